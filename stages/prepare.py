@@ -1,0 +1,20 @@
+"""prepare: decode a task's images once into one tensor file (the fast data path)."""
+
+from pathlib import Path
+
+from vvpipe import stage
+from vvpipe.data import SPLITS, TASKS, read_split, save_image_sets
+
+
+def main() -> None:
+    task = stage.task_argument(TASKS)
+    sets = {split: read_split(Path("data") / task / split) for split in SPLITS}
+    save_image_sets(sets, Path("prepared") / f"{task}.pt")
+    stage.write_json(Path("reports") / task / "prepare.json", {
+        split: {"images": len(s), "skipped": s.skipped} for split, s in sets.items()})
+    for split, image_set in sets.items():
+        print(f"{task}/{split}: {len(image_set)} images, {len(image_set.skipped)} skipped")
+
+
+if __name__ == "__main__":
+    stage.run(main)

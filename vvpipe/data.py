@@ -1,0 +1,134 @@
+"""Reading the image folders the way the original scripts do, and the fast in-memory data path.
+
+The original reads every ``*.png`` of every label folder with OpenCV as grayscale and keeps a
+Python list of ``(float tensor (1,H,W) with raw values 0..255, int(label))``. Here images are
+decoded once into a tensor file; training then draws batches by index from in-memory tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+TASKS = ("task1", "task3")
+SPLITS = ("train", "test")
+IMAGE_SHAPE = (28, 28)
+
+
+def is_label_folder(name: str) -> bool:
+    return name.isascii() and name.isdigit()
+
+
+@dataclass
+class ImageSet:
+    """A split held in memory: uint8 images (N,1,28,28), int64 labels, and their file names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    files: list[str]
+    skipped: list[dict] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to_dict(self) -> dict:
+        return {"images": self.images, "labels": self.labels, "files": self.files,
+                "skipped": self.skipped}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> ImageSet:
+        return cls(state["images"], state["labels"], list(state["files"]), list(state["skipped"]))
+
+
+def read_grayscale(path: Path) -> np.ndarray | None:
+    """The original reader: ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)``; None when undecodable."""
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
+def read_split(root: Path) -> ImageSet:
+    """Every readable 28x28 ``*.png`` under ``root/<digit>/``, label folders in sorted order.
+
+    The original walks ``os.listdir`` order, which the filesystem decides; sorted order is one of
+    the orders it can produce and the only reproducible one. Files the original would crash on
+    (undecodable, wrong size, non-digit folder) are skipped and listed in ``skipped``.
+    """
+    images, labels, files, skipped = [], [], [], []
+    if not root.is_dir():
+        raise FileNotFoundError(f"split folder {root} does not exist")
+    for folder in sorted(root.iterdir(), key=lambda p: p.name):
+        if not folder.is_dir():
+            continue
+        if not is_label_folder(folder.name):
+            skipped.append({"path": folder.as_posix(), "reason": "folder name is not a digit label"})
+            continue
+        for path in sorted(folder.glob("*.png")):
+            image = read_grayscale(path)
+            if image is None:
+                skipped.append({"path": path.as_posix(), "reason": "cannot be decoded"})
+            elif image.shape != IMAGE_SHAPE:
+                skipped.append({"path": path.as_posix(),
+                                "reason": f"size {image.shape[1]}x{image.shape[0]}, expected 28x28"})
+            else:
+                images.append(image)
+                labels.append(int(folder.name))
+                files.append(path.relative_to(root).as_posix())
+    if not images:
+        raise ValueError(f"no readable 28x28 PNG image under {root}")
+    return ImageSet(torch.from_numpy(np.stack(images)).unsqueeze(1),
+                    torch.tensor(labels, dtype=torch.int64), files, skipped)
+
+
+def save_image_sets(sets: dict[str, ImageSet], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save({name: s.to_dict() for name, s in sets.items()}, partial)
+    partial.replace(path)
+
+
+def load_image_sets(path: Path) -> dict[str, ImageSet]:
+    if not path.is_file():
+        raise FileNotFoundError(f"prepared data {path} does not exist: run `dvc repro` first")
+    return {name: ImageSet.from_dict(s) for name, s in torch.load(path).items()}
+
+
+class TensorBatches:
+    """Batches drawn by index from tensors already in memory (and on the training device).
+
+    With ``shuffle`` each pass draws ``torch.randperm(n, generator=generator)``, exactly what
+    ``DataLoader(shuffle=True, generator=generator)`` draws, so both give the same batches.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 shuffle: bool, generator: torch.Generator | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.images, self.labels = images, labels
+        self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.images.device)
+            for start in range(0, n, self.batch_size):
+                index = order[start:start + self.batch_size]
+                yield self.images[index].float(), self.labels[index]
+        else:
+            for start in range(0, n, self.batch_size):
+                yield (self.images[start:start + self.batch_size].float(),
+                       self.labels[start:start + self.batch_size])
+
+
+def batches(image_set: ImageSet, batch_size: int, shuffle: bool, seed: int,
+            device: torch.device) -> TensorBatches:
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return TensorBatches(image_set.images.to(device), image_set.labels.to(device), batch_size,
+                         shuffle, generator)

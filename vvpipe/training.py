@@ -1,0 +1,124 @@
+"""The one training loop every task runs, plus seeding and device selection."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from vvpipe.callbacks import Callback
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when a GPU is visible, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but no CUDA GPU is visible")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every random source and make torch pick deterministic kernels."""
+    # cuBLAS needs this workspace setting to be deterministic; harmless on the CPU.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+@dataclass
+class EpochLog:
+    """What the original loop prints after every epoch (means are over batches)."""
+
+    epoch: int
+    train_loss: float
+    lr: float
+    val_loss: float
+    val_accuracy: float
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class Trainer:
+    """The original loop: per batch zero_grad, forward, loss, backward, step; validation after
+    every epoch. Callbacks add behaviour (logging, checkpoints, ...) without touching the loop."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
+                 callbacks: Sequence[Callback] = (), eval_loss_fn: LossFn | None = None,
+                 progress: bool = True) -> None:
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.eval_loss_fn = eval_loss_fn or loss_fn
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.epoch = 0  # epochs completed
+        self.history: list[EpochLog] = []
+        self.should_stop = False
+        self.stop_reason: str | None = None
+
+    def train_epoch(self, batches: Batches) -> float:
+        self.model.train()
+        losses = []
+        for images, labels in batches:
+            self.optimizer.zero_grad()
+            loss = self.loss_fn(self.model(images), labels)
+            loss.backward()
+            losses.append(loss.detach())
+            self.optimizer.step()
+            for callback in self.callbacks:
+                callback.on_train_batch_end(self, loss.detach())
+        # One device sync per epoch instead of one per batch.
+        return torch.stack(losses).double().mean().item()
+
+    @torch.no_grad()
+    def validate(self, batches: Batches) -> tuple[float, float]:
+        """Mean validation loss and accuracy over batches, as the original computes them."""
+        self.model.eval()
+        losses, accuracies = [], []
+        for images, labels in batches:
+            outputs = self.model(images)
+            losses.append(self.eval_loss_fn(outputs, labels))
+            accuracies.append((outputs.argmax(1) == labels).double().mean())
+        return (torch.stack(losses).double().mean().item(),
+                torch.stack(accuracies).mean().item())
+
+    def fit(self, train_batches: Batches, val_batches: Batches, epochs: int) -> list[EpochLog]:
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
+        bar = tqdm(range(self.epoch + 1, epochs + 1), desc="epochs", unit="epoch",
+                   initial=self.epoch, total=epochs, disable=not self.progress)
+        for epoch in bar:
+            train_loss = self.train_epoch(train_batches)
+            if not np.isfinite(train_loss):
+                raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+            val_loss, val_accuracy = self.validate(val_batches)
+            log = EpochLog(epoch, train_loss, self.optimizer.param_groups[0]["lr"], val_loss,
+                           val_accuracy)
+            self.epoch = epoch
+            self.history.append(log)
+            bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}",
+                            val_acc=f"{val_accuracy:.4f}")
+            if self.progress:
+                bar.write(f"epoch {epoch}: train loss {train_loss:.4f}, lr {log.lr:.6g}, "
+                          f"val loss {val_loss:.4f}, val accuracy {val_accuracy:.4f}")
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, log)
+            if self.should_stop:
+                break
+        for callback in self.callbacks:
+            callback.on_fit_end(self)
+        return self.history
