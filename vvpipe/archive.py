@@ -79,7 +79,7 @@ def safe_extract(archive: Path, destination: Path) -> list[str]:
 def probe_image(path: Path) -> tuple[str | None, str | None]:
     """The image's mode and size as ``"gray8 28x28"``, and why the original reader (OpenCV,
     grayscale) cannot use it as a 28x28 image, or None when it can."""
-    if path.suffix.lower() != ".png":
+    if path.suffix != ".png":  # the original globs "*.png", case-sensitively
         return None, "not a .png file"
     raw = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None

@@ -67,7 +67,10 @@ def read_split(root: Path) -> ImageSet:
         if not is_label_folder(folder.name):
             skipped.append({"path": folder.as_posix(), "reason": "folder name is not a digit label"})
             continue
-        for path in sorted(folder.glob("*.png")):
+        for path in sorted(folder.iterdir()):
+            if path.suffix != ".png" or not path.is_file():
+                skipped.append({"path": path.as_posix(), "reason": "not a .png file"})
+                continue
             image = read_grayscale(path)
             if image is None:
                 skipped.append({"path": path.as_posix(), "reason": "cannot be decoded"})
@@ -100,8 +103,10 @@ def load_image_sets(path: Path) -> dict[str, ImageSet]:
 class TensorBatches:
     """Batches drawn by index from tensors already in memory (and on the training device).
 
-    With ``shuffle`` each pass draws ``torch.randperm(n, generator=generator)``, exactly what
-    ``DataLoader(shuffle=True, generator=generator)`` draws, so both give the same batches.
+    With ``shuffle`` each pass makes the same draws from ``generator`` as
+    ``DataLoader(shuffle=True, generator=generator)``: the loader's base seed for workers,
+    ``torch.randperm(n)``, and the empty tail ``RandomSampler`` draws after a whole permutation.
+    Both therefore give the same batches, epoch after epoch.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
@@ -117,7 +122,9 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
         if self.shuffle:
+            torch.empty((), dtype=torch.int64).random_(generator=self.generator)
             order = torch.randperm(n, generator=self.generator).to(self.images.device)
+            torch.randperm(n, generator=self.generator)
             for start in range(0, n, self.batch_size):
                 index = order[start:start + self.batch_size]
                 yield self.images[index].float(), self.labels[index]

@@ -1,0 +1,76 @@
+"""Calibration of the stand-in (fault-free figures): the fixed models and original optimizers
+trained on the fault-free version of each training set, tested on the archive's test sets.
+
+The raw-set baselines are the pipeline's own metrics (metrics/task1.json, metrics/task3.json).
+Prints a table and writes reports/calibration.json. Takes about 15 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vvpipe.config import TrainSettings, load
+from vvpipe.data import ImageSet, batches
+from vvpipe.evaluation import classification_metrics, predict
+from vvpipe.models import TASK_MODELS
+from vvpipe.stage import write_json
+from vvpipe.standin import Sample, StandInConfig, build
+from vvpipe.training import Trainer, seed_everything, select_device
+
+
+def to_image_set(samples: list[Sample]) -> ImageSet:
+    # The archive stores these as PNG, which is lossless: the arrays are what the reader decodes.
+    return ImageSet(torch.from_numpy(np.stack([s.image for s in samples])).unsqueeze(1),
+                    torch.tensor([s.label for s in samples]), [])
+
+
+def train_and_test(task: str, train: ImageSet, test: ImageSet, shuffle_train: bool,
+                   epochs: int | None) -> dict:
+    settings = load(TrainSettings, task)
+    seed_everything(settings.seed)
+    device = select_device(settings.device)
+    model = TASK_MODELS[task]().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    test_batches = batches(test, settings.batch_size, settings.shuffle_test, settings.seed + 1, device)
+    start = time.perf_counter()
+    Trainer(model, optimizer, nn.CrossEntropyLoss(), progress=False).fit(
+        batches(train, settings.batch_size, shuffle_train, settings.seed, device), test_batches,
+        epochs or settings.epochs)
+    metrics = classification_metrics(predict(model, test_batches))
+    return {"accuracy": metrics["accuracy"], "cross_entropy": metrics["cross_entropy"],
+            "train_samples": len(train), "shuffle_train": shuffle_train,
+            "epochs": epochs or settings.epochs, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=None, help="override (for a quick look)")
+    parser.add_argument("--out", type=Path, default=Path("reports/calibration.json"))
+    args = parser.parse_args()
+
+    standin = build(StandInConfig())
+    runs = {
+        # name: (task, training samples, shuffle the training loader)
+        "task1 fault-free, original loader (no shuffle)":
+            ("task1", standin.clean_train["task1/train"], False),
+        "task1 fault-free, shuffled loader": ("task1", standin.clean_train["task1/train"], True),
+        "task3 fault-free, original loader": ("task3", standin.clean_train["task3/train"], True),
+    }
+    results = {}
+    for name, (task, samples, shuffle) in runs.items():
+        results[name] = train_and_test(task, to_image_set(samples),
+                                       to_image_set(standin.splits[f"{task}/test"]), shuffle,
+                                       args.epochs)
+        print(f"{name:50s} accuracy {results[name]['accuracy']:.4f}  "
+              f"({results[name]['train_samples']} images, {results[name]['seconds']} s)", flush=True)
+    write_json(args.out, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Smoke test: the whole `dvc repro` graph on a tiny stand-in in a temporary copy of the repo,
+then an experiment with `dvc exp run -S`, then bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+       "DVC_NO_ANALYTICS": "1"}
+
+
+def sh(cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def set_params(repo: Path, **sections: dict) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A copy of the project's files (not its data, lock or metrics) on a tiny stand-in."""
+    copy = tmp_path_factory.mktemp("pipeline") / "repo"
+    files = sh(REPO, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
+    for name in files:
+        if name in ("dvc.lock", "data.dvc") or name.startswith("metrics/") or \
+                not (REPO / name).is_file():
+            continue
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, copy / name)
+    sh(copy, sys.executable, "-m", "vvpipe.standin", "--digits-per-class", "10")
+    set_params(copy, task1={"epochs": 1}, task3={"epochs": 1})
+    sh(copy, "git", "init", "-q")
+    sh(copy, "dvc", "add", "-q", "data.tar.xz")
+    sh(copy, "git", "add", "-A")
+    sh(copy, "git", "commit", "-qm", "tiny")
+    return copy
+
+
+def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
+    result = sh(repo, "dvc", "repro")
+    for stage in ("extract", "prepare@task1", "train@task3", "evaluate@task1", "evaluate@task3"):
+        assert f"Running stage '{stage}'" in result.stdout
+    inventory = json.loads((repo / "reports/inventory.json").read_text())
+    assert inventory["archive"]["kind"] == "stand-in"
+    for task in ("task1", "task3"):
+        metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
+        assert metrics["test_samples"] == inventory["tasks"][task]["test"]["images"] == 20
+        assert metrics["train_samples"] == inventory["tasks"][task]["train"]["images"]
+        assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["cross_entropy"] > 0
+        assert metrics["epochs"] == 1 and metrics["archive"] == inventory["archive"]
+        curve = (repo / "dvclive" / task / "plots/metrics/val_accuracy.tsv").read_text().split()
+        assert curve[:2] == ["step", "val_accuracy"] and curve[2] == "1"
+        assert (repo / "reports" / task / "confusion.csv").read_text().count("\n") == 21
+    plots = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)
+    assert {"training loss", "validation accuracy", "confusion task1"} <= set(plots["data"])
+
+    again = sh(repo, "dvc", "repro")
+    assert "Running stage" not in again.stdout and "up to date" in again.stdout
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "baseline")
+
+
+def test_an_experiment_shows_in_exp_show_and_metrics_diff(repo):
+    sh(repo, "dvc", "exp", "run", "-S", "task1.epochs=2", "-n", "two-epochs")
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    experiments = [e for baseline in shown for e in (baseline.get("experiments") or [])]
+    params = {e["name"]: run["data"]["params"]["params.yaml"]["data"]["task1"]["epochs"]
+              for e in experiments for run in e["revs"]}
+    assert params == {"two-epochs": 2}
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json").stdout)
+    assert diff["metrics/task1.json"]["epochs"] == {"old": 1, "new": 2, "diff": 1}
+    assert "metrics/task3.json" not in diff  # task 3 did not re-run
+    params_diff = json.loads(sh(repo, "dvc", "params", "diff", "--json").stdout)
+    assert params_diff["params.yaml"]["task1.epochs"] == {"old": 1, "new": 2, "diff": 1}
+    sh(repo, "git", "checkout", "--", "params.yaml")
+    sh(repo, "dvc", "checkout", "-q")
+
+
+@pytest.mark.parametrize("bad, culprit", [
+    ({"task1": {"epoch": 3}}, "unknown key task1.epoch"),
+    ({"task1": {"device": "gpu"}}, "task1.device must be auto"),
+])
+def test_a_bad_parameter_fails_naming_the_key(repo, bad, culprit):
+    original = (repo / "params.yaml").read_text()
+    try:
+        set_params(repo, **bad)
+        result = sh(repo, "dvc", "repro", "train@task1", check=False)
+        assert result.returncode != 0
+        assert culprit in result.stderr + result.stdout
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+def test_a_missing_archive_is_named(repo):
+    archive = repo / "data.tar.xz"
+    moved = archive.rename(repo / "elsewhere.tar.xz")
+    try:
+        result = sh(repo, "dvc", "repro", "extract", check=False)
+        assert result.returncode != 0 and "data.tar.xz" in result.stderr + result.stdout
+    finally:
+        moved.rename(archive)

@@ -1,0 +1,92 @@
+import hashlib
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from vvpipe.archive import inventory, safe_extract
+from vvpipe.data import read_split
+from vvpipe.standin import CORRUPTIONS, LOOKALIKE, StandInConfig, build, main, small_config
+
+
+@pytest.fixture(scope="module")
+def tiny_archives(tmp_path_factory):
+    root = tmp_path_factory.mktemp("standin")
+    for name in ("a", "b"):
+        main(["--out", str(root / f"{name}.tar.xz"), "--manifest", str(root / f"{name}.json"),
+              "--digits-per-class", "20"])
+    return root
+
+
+def test_same_inputs_give_a_byte_identical_archive(tiny_archives):
+    a, b = (hashlib.sha256((tiny_archives / f"{n}.tar.xz").read_bytes()).hexdigest() for n in "ab")
+    assert a == b
+    manifests = [json.loads((tiny_archives / f"{n}.json").read_text()) for n in "ab"]
+    assert manifests[0].pop("archive") == "a.tar.xz" and manifests[1].pop("archive") == "b.tar.xz"
+    assert manifests[0] == manifests[1] and manifests[0]["archive_sha256"] == a
+
+
+def test_layout_and_every_image_loads_with_the_original_reader(tiny_archives, tmp_path):
+    archive = tiny_archives / "a.tar.xz"
+    with tarfile.open(archive) as tar:
+        assert all(m.mtime == 0 and m.uid == 0 and (m.isfile() or m.isdir()) for m in tar)
+    safe_extract(archive, tmp_path / "data")
+    report = inventory(tmp_path / "data", archive)
+    assert report["archive"]["kind"] == "stand-in"
+    assert report["problems"] == [] and report["stray"] == []
+    for task in ("task1", "task3"):
+        for split in ("train", "test"):
+            image_set = read_split(tmp_path / "data" / task / split)
+            assert image_set.skipped == [] and image_set.images.shape[1:] == (1, 28, 28)
+            assert report["tasks"][task][split]["images"] == len(image_set)
+    assert report["tasks"]["task1"]["test"]["classes"] == {str(d): 4 for d in range(10)}
+
+
+def test_manifest_stays_outside_the_archive(tiny_archives):
+    with tarfile.open(tiny_archives / "a.tar.xz") as tar:
+        names = tar.getnames()
+    assert not any("manifest" in n for n in names)
+    assert all(n == "data" or n.startswith("data/") for n in names)
+
+
+@pytest.fixture(scope="module")
+def full_standin():
+    return build(StandInConfig())
+
+
+def test_default_faults_have_the_specified_rates(full_standin):
+    train1 = full_standin.splits["task1/train"]
+    n1 = len(train1)
+    assert 28_000 <= n1 <= 33_000
+    rate = lambda samples, *kinds: sum(any(f in kinds for f in s.faults) for s in samples) / len(samples)
+    assert 0.17 <= rate(train1, "label_random", "label_lookalike", "label_conflict") <= 0.23
+    assert 0.04 <= rate(train1, "duplicate") <= 0.06
+    assert 0.015 <= rate(train1, *CORRUPTIONS) <= 0.025
+    lookalike = [s for s in train1 if "label_lookalike" in s.faults]
+    assert all(LOOKALIKE[s.true_label] == s.label for s in lookalike)
+    counts = np.bincount([s.label for s in train1 if not s.faults], minlength=10)
+    assert (counts < 0.2 * counts.max()).sum() == 3  # the long tail
+
+    train3 = full_standin.splits["task3/train"]
+    assert 7_000 <= len(train3) <= 9_000
+    assert 0.13 <= rate(train3, "inverted") <= 0.17
+    assert 0.08 <= rate(train3, "label_random") <= 0.12
+    for split in ("task1/test", "task3/test"):
+        samples = full_standin.splits[split]
+        assert len(samples) == 1000 and not any(s.faults for s in samples)
+        assert np.bincount([s.label for s in samples]).tolist() == [100] * 10
+
+
+def test_no_test_digit_is_a_training_digit(full_standin):
+    test_sources = {s.source for s in full_standin.splits["task1/test"]}
+    for split in ("task1/train", "task3/train"):
+        assert test_sources.isdisjoint({s.source for s in full_standin.splits[split]})
+    hashes = lambda split: {s.image.tobytes() for s in full_standin.splits[split]}
+    assert hashes("task1/test").isdisjoint(hashes("task1/train"))
+    assert hashes("task3/test").isdisjoint(hashes("task3/train"))
+
+
+def test_small_config_scales_down():
+    config = small_config(10)
+    assert config.test_per_class == 2 and config.digits_per_class == 10
