@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from vvpipe.config import TrainSettings, load
-from vvpipe.data import ImageSet, batches
+from vvpipe.data import ImageSet, loaders
 from vvpipe.evaluation import classification_metrics, predict
 from vvpipe.models import TASK_MODELS
 from vvpipe.stage import write_json
@@ -32,16 +33,15 @@ def to_image_set(samples: list[Sample]) -> ImageSet:
 
 def train_and_test(task: str, train: ImageSet, test: ImageSet, shuffle_train: bool,
                    epochs: int | None) -> dict:
-    settings = load(TrainSettings, task)
+    settings = replace(load(TrainSettings, task), shuffle_train=shuffle_train)
     seed_everything(settings.seed)
     device = select_device(settings.device)
     model = TASK_MODELS[task]().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
-    test_batches = batches(test, settings.batch_size, settings.shuffle_test, settings.seed + 1, device)
+    train_batches, test_batches = loaders(train, test, settings, device)
     start = time.perf_counter()
     Trainer(model, optimizer, nn.CrossEntropyLoss(), progress=False).fit(
-        batches(train, settings.batch_size, shuffle_train, settings.seed, device), test_batches,
-        epochs or settings.epochs)
+        train_batches, test_batches, epochs or settings.epochs)
     metrics = classification_metrics(predict(model, test_batches))
     return {"accuracy": metrics["accuracy"], "cross_entropy": metrics["cross_entropy"],
             "train_samples": len(train), "shuffle_train": shuffle_train,

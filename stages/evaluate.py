@@ -1,14 +1,11 @@
 """evaluate: test-set metrics and confusion matrix of a trained task model."""
 
-import csv
 from pathlib import Path
-
-import torch
 
 from vvpipe import config, stage
 from vvpipe.config import TrainSettings
-from vvpipe.data import batches, load_image_sets
-from vvpipe.evaluation import classification_metrics, confusion_rows, predict
+from vvpipe.data import load_image_sets, loaders
+from vvpipe.evaluation import evaluate
 from vvpipe.models import TASK_MODELS
 from vvpipe.training import seed_everything, select_device
 
@@ -19,27 +16,15 @@ def main() -> None:
     seed_everything(settings.seed)
     device = select_device(settings.device)
     sets = load_image_sets(Path("prepared") / f"{task}.pt")
+    model = stage.load_model(TASK_MODELS[task], Path("models") / f"{task}.pt", device)
 
-    model = TASK_MODELS[task]().to(device)
-    model.load_state_dict(torch.load(Path("models") / f"{task}.pt", map_location=device))
     # The same test batches the training loop validated on, for the per-batch means.
-    predictions = predict(model, batches(sets["test"], settings.batch_size,
-                                         settings.shuffle_test, settings.seed + 1, device))
-    inventory = stage.read_json(Path("reports/inventory.json"))
-    metrics = {
-        **classification_metrics(predictions),
-        "train_samples": len(sets["train"]),
-        "epochs": settings.epochs,
-        "archive": inventory["archive"],
-    }
+    _, test_batches = loaders(sets["train"], sets["test"], settings, device)
+    metrics, predictions = evaluate(model, test_batches)
+    metrics.update(train_samples=len(sets["train"]), epochs=settings.epochs,
+                   archive=stage.archive_identity())
     stage.write_json(Path("metrics") / f"{task}.json", metrics)
-
-    confusion = Path("reports") / task / "confusion.csv"
-    confusion.parent.mkdir(parents=True, exist_ok=True)
-    with open(confusion, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["actual", "predicted"])
-        writer.writeheader()
-        writer.writerows(confusion_rows(predictions))
+    stage.write_confusion(Path("reports") / task / "confusion.csv", predictions)
     print(f"{task}: accuracy {metrics['accuracy']:.4f}, cross-entropy "
           f"{metrics['cross_entropy']:.4f} on {metrics['test_samples']} test images")
 

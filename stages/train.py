@@ -8,7 +8,7 @@ from torch import nn
 from vvpipe import config, stage
 from vvpipe.callbacks import DVCLiveLogger
 from vvpipe.config import TrainSettings
-from vvpipe.data import batches, load_image_sets
+from vvpipe.data import load_image_sets, loaders
 from vvpipe.models import TASK_MODELS
 from vvpipe.training import Trainer, seed_everything, select_device
 
@@ -26,15 +26,8 @@ def main() -> None:
                       callbacks=[DVCLiveLogger(Path("dvclive") / task)])
     print(f"{task}: {type(model).__name__} on {device}, {len(sets['train'])} training images, "
           f"{settings.epochs} epochs")
-    trainer.fit(batches(sets["train"], settings.batch_size, settings.shuffle_train,
-                        settings.seed, device),
-                batches(sets["test"], settings.batch_size, settings.shuffle_test,
-                        settings.seed + 1, device),
-                settings.epochs)
-
-    out = Path("models") / f"{task}.pt"
-    out.parent.mkdir(exist_ok=True)
-    torch.save(model.state_dict(), out)
+    trainer.fit(*loaders(sets["train"], sets["test"], settings, device), settings.epochs)
+    stage.save_model(model, Path("models") / f"{task}.pt")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,11 @@ def classification_metrics(predictions: Predictions) -> dict[str, float]:
     }
 
 
+def evaluate(model: nn.Module, batches: Batches) -> tuple[dict[str, float], Predictions]:
+    predictions = predict(model, batches)
+    return classification_metrics(predictions), predictions
+
+
 def confusion_rows(predictions: Predictions) -> list[dict[str, int]]:
     """One ``{"actual", "predicted"}`` row per test sample, for DVC's confusion template."""
     predicted = predictions.outputs.argmax(1).tolist()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from vvpipe.archive import ArchiveError
 from vvpipe.config import ParamsError
+from vvpipe.evaluation import Predictions, confusion_rows
 from vvpipe.training import NonFiniteLossError
 
 EXPECTED_ERRORS = (ArchiveError, ParamsError, NonFiniteLossError, FileNotFoundError, ValueError)
@@ -27,6 +32,36 @@ def read_json(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run the stage that writes it first")
     return json.loads(path.read_text())
+
+
+def save_model(model: nn.Module, path: Path) -> None:
+    """A plain state_dict, so it loads into the original model classes too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(model.state_dict(), partial)
+    partial.replace(path)
+
+
+def load_model(model_class: type[nn.Module], path: Path, device: torch.device) -> nn.Module:
+    if not path.is_file():
+        raise FileNotFoundError(f"model {path} does not exist: run its train stage first")
+    model = model_class().to(device)
+    model.load_state_dict(torch.load(path, map_location=device))
+    return model
+
+
+def write_confusion(path: Path, predictions: Predictions) -> None:
+    """One actual/predicted row per test sample, for DVC's confusion-matrix template."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["actual", "predicted"])
+        writer.writeheader()
+        writer.writerows(confusion_rows(predictions))
+
+
+def archive_identity() -> dict:
+    """Which archive the data came from (stand-in or a user's, with its sha256), per the inventory."""
+    return read_json(Path("reports/inventory.json"))["archive"]
 
 
 def task_argument(allowed: tuple[str, ...]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -54,21 +54,56 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
+def _generators(*batch_sources: Batches) -> list[torch.Generator]:
+    return [g for b in batch_sources if (g := getattr(b, "generator", None)) is not None]
+
+
+def rng_state(generators: Sequence[torch.Generator]) -> dict:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generators": [g.get_state() for g in generators],
+    }
+
+
+def set_rng_state(state: dict, generators: Sequence[torch.Generator]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if len(state["generators"]) != len(generators):
+        raise ValueError("checkpoint was saved with a different set of data loaders")
+    for generator, saved in zip(generators, state["generators"]):
+        generator.set_state(saved)
+
+
 class Trainer:
     """The original loop: per batch zero_grad, forward, loss, backward, step; validation after
-    every epoch. Callbacks add behaviour (logging, checkpoints, ...) without touching the loop."""
+    every epoch. Callbacks add behaviour (logging, checkpoints, ...) without touching the loop.
+
+    ``state_dict`` holds everything needed to continue a run exactly where it was: model,
+    optimizer, epoch, history, every callback's state and every random generator's state.
+    """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
                  callbacks: Sequence[Callback] = (), eval_loss_fn: LossFn | None = None,
                  progress: bool = True) -> None:
+        names = [type(c).__name__ for c in callbacks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"at most one callback of each kind, got {names}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.eval_loss_fn = eval_loss_fn or loss_fn
         self.callbacks = list(callbacks)
         self.progress = progress
         self.epoch = 0  # epochs completed
+        self.max_epochs = 0
         self.history: list[EpochLog] = []
         self.should_stop = False
         self.stop_reason: str | None = None
+        self._generators: list[torch.Generator] = []
 
     def train_epoch(self, batches: Batches) -> float:
         self.model.train()
@@ -96,15 +131,26 @@ class Trainer:
         return (torch.stack(losses).double().mean().item(),
                 torch.stack(accuracies).mean().item())
 
+    def _non_finite(self, epoch: int, train_loss: float) -> None:
+        handled = [c.on_non_finite_loss(self, epoch) for c in self.callbacks]
+        if not any(handled):
+            raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}; "
+                                     "lower the learning rate or the loss weights")
+
     def fit(self, train_batches: Batches, val_batches: Batches, epochs: int) -> list[EpochLog]:
+        """Train until ``epochs`` epochs are complete (continuing a restored run) or a callback
+        asks to stop."""
+        self.max_epochs = epochs
+        self._generators = _generators(train_batches, val_batches)
         for callback in self.callbacks:
             callback.on_fit_start(self)
         bar = tqdm(range(self.epoch + 1, epochs + 1), desc="epochs", unit="epoch",
                    initial=self.epoch, total=epochs, disable=not self.progress)
-        for epoch in bar:
+        for epoch in ([] if self.should_stop else bar):
             train_loss = self.train_epoch(train_batches)
             if not np.isfinite(train_loss):
-                raise NonFiniteLossError(f"training loss became {train_loss} in epoch {epoch}")
+                self._non_finite(epoch, train_loss)
+                break
             val_loss, val_accuracy = self.validate(val_batches)
             log = EpochLog(epoch, train_loss, self.optimizer.param_groups[0]["lr"], val_loss,
                            val_accuracy)
@@ -119,6 +165,36 @@ class Trainer:
                 callback.on_epoch_end(self, log)
             if self.should_stop:
                 break
+        bar.close()
         for callback in self.callbacks:
             callback.on_fit_end(self)
         return self.history
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "history": [asdict(log) for log in self.history],
+            "should_stop": self.should_stop,
+            "stop_reason": self.stop_reason,
+            "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
+            "rng": rng_state(self._generators),
+        }
+
+    def load_state_dict(self, state: dict, train_batches: Batches, val_batches: Batches) -> None:
+        """Restore a run saved by ``state_dict``; the batches are those ``fit`` will be given."""
+        saved = {name: s for name, s in state["callbacks"].items() if s}
+        stateful = {type(c).__name__ for c in self.callbacks if c.state_dict()}
+        if set(saved) != stateful:
+            raise ValueError(f"checkpoint holds the state of callbacks {sorted(saved)}, "
+                             f"this run has {sorted(stateful)}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = state["epoch"]
+        self.history = [EpochLog(**log) for log in state["history"]]
+        self.should_stop, self.stop_reason = state["should_stop"], state["stop_reason"]
+        for callback in self.callbacks:
+            if type(callback).__name__ in saved:
+                callback.load_state_dict(saved[type(callback).__name__])
+        set_rng_state(state["rng"], _generators(train_batches, val_batches))

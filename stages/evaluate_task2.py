@@ -1,0 +1,38 @@
+"""evaluate_task2: test metrics of task 2's final, best and SWA models."""
+
+from pathlib import Path
+
+from vvpipe import config, stage
+from vvpipe.config import Task2Settings
+from vvpipe.data import load_image_sets, loaders
+from vvpipe.evaluation import evaluate
+from vvpipe.models import ModelTask1
+from vvpipe.training import seed_everything, select_device
+
+
+def main() -> None:
+    settings = config.load(Task2Settings, "task2")
+    seed_everything(settings.seed)
+    device = select_device(settings.device)
+    sets = load_image_sets(Path("prepared/task1.pt"))
+    _, test_batches = loaders(sets["train"], sets["test"], settings, device)
+    training = stage.read_json(Path("reports/task2/training.json"))
+
+    metrics = {}
+    for name in ("final", "best", "swa"):
+        path = Path("models/task2") / f"{name}.pt"
+        if path.is_file():
+            metrics[name], predictions = evaluate(stage.load_model(ModelTask1, path, device),
+                                                  test_batches)
+            if name == "final":
+                stage.write_confusion(Path("reports/task2/confusion.csv"), predictions)
+    metrics.update(training, train_samples=len(sets["train"]), archive=stage.archive_identity())
+    stage.write_json(Path("metrics/task2.json"), metrics)
+    for name in ("final", "best", "swa"):
+        if name in metrics:
+            print(f"task2 {name}: accuracy {metrics[name]['accuracy']:.4f}, "
+                  f"cross-entropy {metrics[name]['cross_entropy']:.4f}")
+
+
+if __name__ == "__main__":
+    stage.run(main)

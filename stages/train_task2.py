@@ -1,0 +1,73 @@
+"""train_task2: ModelTask1 on task 1's training set with checkpoints, early stopping, an LR
+scheduler and SWA, as configured in params.yaml:task2. Resumes an interrupted run."""
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vvpipe import config, stage
+from vvpipe.callbacks import mark_finished, resumable_checkpoint, task2_callbacks
+from vvpipe.config import Task2Settings
+from vvpipe.data import load_image_sets, loaders
+from vvpipe.models import ModelTask1
+from vvpipe.training import Trainer, seed_everything, select_device
+
+DATA = Path("prepared/task1.pt")
+CHECKPOINTS = Path("checkpoints/task2")
+MODELS = Path("models/task2")
+
+
+def fingerprint(settings: Task2Settings) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    digest.update(DATA.read_bytes())
+    return digest.hexdigest()
+
+
+def main() -> None:
+    settings = config.load(Task2Settings, "task2")
+    seed_everything(settings.seed)
+    device = select_device(settings.device)
+    sets = load_image_sets(DATA)
+
+    model = ModelTask1().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    train_batches, test_batches = loaders(sets["train"], sets["test"], settings, device)
+    callbacks = task2_callbacks(settings, model, optimizer, train_batches, len(train_batches),
+                                CHECKPOINTS if settings.checkpoint.enabled else None,
+                                Path("dvclive/task2"))
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), callbacks.ordered())
+
+    resume = resumable_checkpoint(CHECKPOINTS, fingerprint(settings))
+    if resume is not None:
+        trainer.load_state_dict(torch.load(resume, map_location=device, weights_only=False),
+                                train_batches, test_batches)
+        print(f"task2: resuming from {resume} (epoch {trainer.epoch})")
+    trainer.fit(train_batches, test_batches, settings.epochs)
+
+    stage.save_model(model, MODELS / "final.pt")
+    callbacks.best.restore(best := ModelTask1().to(device))
+    stage.save_model(best, MODELS / "best.pt")
+    swa_model = callbacks.swa.model() if callbacks.swa else None
+    (MODELS / "swa.pt").unlink(missing_ok=True)
+    if swa_model is not None:
+        stage.save_model(swa_model, MODELS / "swa.pt")
+    stage.write_json(Path("reports/task2/training.json"), {
+        "epochs_run": trainer.epoch,
+        "best_epoch": callbacks.best.monitor.best_epoch,
+        "stopped_early": trainer.should_stop,
+        "stop_reason": trainer.stop_reason or "completed all epochs",
+        "swa_start_epoch": callbacks.swa.start_epoch if callbacks.swa else None,
+        "swa_averaged_epochs": callbacks.swa.n_averaged if callbacks.swa else 0,
+        "final_lr": optimizer.param_groups[0]["lr"],
+        "resumed_from_epoch": int(resume.stem.split("-")[1]) if resume else None,
+    })
+    if settings.checkpoint.enabled:
+        mark_finished(CHECKPOINTS)
+
+
+if __name__ == "__main__":
+    stage.run(main)
