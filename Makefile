@@ -20,6 +20,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 # The embedded stand-in, built only when no archive is present (a user's real archive wins).
 data.tar.xz: | $(VENV)/.installed
 	python -m vvpipe.standin --out $@ --manifest standin/manifest.json
+	dvc commit --force --quiet data.dvc
+	@git diff --quiet -- data.dvc 2>/dev/null || echo "warning: this stand-in differs from the one \
+	data.dvc records (other package versions?); results will differ from the committed ones" >&2
 
 data: data.tar.xz
 

@@ -1,6 +1,6 @@
 import pytest
 
-from vvpipe.config import ParamsError, TrainSettings, load, parse
+from vvpipe.config import ParamsError, Task2Settings, TrainSettings, load, parse
 
 GOOD = {"epochs": 3, "lr": 0.005, "momentum": 0.9}
 
@@ -37,3 +37,31 @@ def test_load_reads_one_section(tmp_path):
 def test_the_repository_params_are_valid():
     for task in ("task1", "task3"):
         load(TrainSettings, task)
+    load(Task2Settings, "task2")
+
+
+TASK2 = {"epochs": 10, "lr": 0.001, "momentum": 0.9}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lr_scheduler": {"name": "cyclic"}},
+     r"task2\.lr_scheduler\.name must be one of \['none', 'plateau', 'cosine', 'step', 'onecycle'\]"),
+    ({"early_stopping": {"patience": -1}}, r"task2\.early_stopping\.patience must be 0 or more"),
+    ({"swa": {"start": 11}}, r"task2\.swa\.start is epoch 11, beyond the last epoch 10"),
+    ({"swa": {"start": 1.5}}, r"task2\.swa\.start as a fraction must be in \(0, 1\)"),
+    ({"swa": {"strat": 3}}, r"unknown key task2\.swa\.strat \(did you mean task2\.swa\.start\?\)"),
+    ({"swa": {"anneal_strategy": "cosine"}}, r"task2\.swa\.anneal_strategy must be one of \['cos', 'linear'\]"),
+    ({"monitor": "accuracy"}, r"task2\.monitor must be one of \['val_loss', 'val_accuracy', 'train_loss'\]"),
+    ({"lr_scheduler": {"plateau": {"factor": 2}}}, r"task2\.lr_scheduler\.plateau\.factor must be in"),
+    ({"checkpoint": "yes"}, r"task2\.checkpoint must be a mapping"),
+])
+def test_bad_task2_options_name_the_key_and_the_allowed_values(values, message):
+    with pytest.raises(ParamsError, match=message):
+        parse(Task2Settings, {**TASK2, **values}, "task2")
+
+
+def test_swa_start_as_a_fraction_or_an_epoch():
+    assert parse(Task2Settings, {**TASK2, "swa": {"start": 0.75}}, "task2").swa.start_epoch(10) == 8
+    assert parse(Task2Settings, {**TASK2, "swa": {"start": 3}}, "task2").swa.start_epoch(10) == 3
+    # SWA off: its start is not checked against the epochs.
+    parse(Task2Settings, {**TASK2, "swa": {"enabled": False, "start": 99}}, "task2")

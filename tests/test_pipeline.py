@@ -4,11 +4,14 @@ then an experiment with `dvc exp run -S`, then bad input."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +47,7 @@ def repo(tmp_path_factory) -> Path:
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, copy / name)
     sh(copy, sys.executable, "-m", "vvpipe.standin", "--digits-per-class", "10")
-    set_params(copy, task1={"epochs": 1}, task3={"epochs": 1})
+    set_params(copy, task1={"epochs": 1}, task2={"epochs": 2}, task3={"epochs": 1})
     sh(copy, "git", "init", "-q")
     sh(copy, "dvc", "add", "-q", "data.tar.xz")
     sh(copy, "git", "add", "-A")
@@ -54,7 +57,8 @@ def repo(tmp_path_factory) -> Path:
 
 def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
     result = sh(repo, "dvc", "repro")
-    for stage in ("extract", "prepare@task1", "train@task3", "evaluate@task1", "evaluate@task3"):
+    for stage in ("extract", "prepare@task1", "train@task3", "evaluate@task1", "evaluate@task3",
+                  "train_task2", "evaluate_task2"):
         assert f"Running stage '{stage}'" in result.stdout
     inventory = json.loads((repo / "reports/inventory.json").read_text())
     assert inventory["archive"]["kind"] == "stand-in"
@@ -67,6 +71,8 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         curve = (repo / "dvclive" / task / "plots/metrics/val_accuracy.tsv").read_text().split()
         assert curve[:2] == ["step", "val_accuracy"] and curve[2] == "1"
         assert (repo / "reports" / task / "confusion.csv").read_text().count("\n") == 21
+    task2 = json.loads((repo / "metrics/task2.json").read_text())
+    assert {"final", "best", "swa"} <= set(task2) and task2["epochs_run"] == 2
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)
     assert {"training loss", "validation accuracy", "confusion task1"} <= set(plots["data"])
 
@@ -115,3 +121,34 @@ def test_a_missing_archive_is_named(repo):
         assert result.returncode != 0 and "data.tar.xz" in result.stderr + result.stdout
     finally:
         moved.rename(archive)
+
+
+def test_a_killed_task2_run_resumes_under_dvc_repro_with_the_same_result(repo):
+    original = (repo / "params.yaml").read_text()
+    set_params(repo, task2={"epochs": 300, "checkpoint": {"every_n_epochs": 5, "keep_last": 2},
+                            "early_stopping": {"enabled": False}, "swa": {"start": 0.5}})
+    checkpoints = repo / "checkpoints/task2"
+    try:
+        process = subprocess.Popen(["dvc", "repro", "train_task2"], cwd=repo, env=ENV,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not (checkpoints / "epoch-0010.pt").exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.01)
+        os.killpg(process.pid, signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+
+        resumed = sh(repo, "dvc", "repro", "train_task2")
+        assert "task2: resuming from checkpoints/task2/epoch-" in resumed.stdout
+        training = json.loads((repo / "reports/task2/training.json").read_text())
+        assert training["epochs_run"] == 300 and training["resumed_from_epoch"] >= 10
+        after_resume = {n: torch.load(repo / f"models/task2/{n}.pt") for n in ("final", "swa")}
+
+        shutil.rmtree(checkpoints)
+        sh(repo, "dvc", "repro", "-f", "train_task2")
+        for name, weights in after_resume.items():
+            uninterrupted = torch.load(repo / f"models/task2/{name}.pt")
+            assert all(torch.equal(weights[k], uninterrupted[k]) for k in weights), name
+    finally:
+        (repo / "params.yaml").write_text(original)

@@ -49,7 +49,7 @@ class StandInConfig:
     task1_duplicate_relabel: float = 0.25
     task1_corrupt_fraction: float = 0.02
     # Task 3: images per class before the mild imbalance keeps a random share of them.
-    task3_per_class: int = 1100
+    task3_per_class: int = 1000
     task3_keep: tuple[float, float] = (0.6, 1.0)
     task3_label_noise: float = 0.10
     task3_inverted: float = 0.15
@@ -85,18 +85,23 @@ def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def _affine(image: np.ndarray, rng: np.random.Generator, rotation: float, shift: float,
             scale: tuple[float, float], shear: float = 0.0) -> np.ndarray:
-    centre = ((SIDE - 1) / 2, (SIDE - 1) / 2)
+    """Random rotation (degrees), scale, shear and shift (in 28-pixel units) about the centre."""
+    side = image.shape[0]
+    factor = side / SIDE
+    centre = ((side - 1) / 2, (side - 1) / 2)
     matrix = cv2.getRotationMatrix2D(centre, rng.uniform(-rotation, rotation), rng.uniform(*scale))
     matrix[0, 1] += rng.uniform(-shear, shear)
-    matrix[:, 2] += rng.uniform(-shift, shift, size=2)
-    return cv2.warpAffine(image, matrix, (SIDE, SIDE), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    matrix[:, 2] += rng.uniform(-shift, shift, size=2) * factor
+    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
-def _elastic(image: np.ndarray, rng: np.random.Generator, alpha: float = 20.0,
-             sigma: float = 4.0) -> np.ndarray:
-    grid_y, grid_x = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
-    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (SIDE, SIDE)).astype(np.float32), (0, 0), sigma)
-              * alpha for _ in range(2))
+def _elastic(image: np.ndarray, rng: np.random.Generator, alpha: float, sigma: float) -> np.ndarray:
+    """Simard-style elastic distortion; alpha and sigma in 28-pixel units."""
+    side = image.shape[0]
+    factor = side / SIDE
+    grid_y, grid_x = np.mgrid[0:side, 0:side].astype(np.float32)
+    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (side, side)).astype(np.float32), (0, 0),
+                               sigma * factor) * alpha * factor for _ in range(2))
     return cv2.remap(image, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderValue=0.0)
 
 
@@ -104,11 +109,21 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+SUPERSAMPLE = 4
+
+
 def mild_variant(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A small affine and elastic distortion of a real digit: still obviously the same digit."""
-    warped = _affine(digit.astype(np.float32), rng, rotation=10, shift=1.5, scale=(0.9, 1.1),
-                     shear=0.15)
-    return _to_uint8(_elastic(warped, rng))
+    """A very small affine and elastic distortion of a real digit: the same digit, new pixels.
+
+    It is drawn at 4x resolution and area-downsampled, so strokes stay as sharp as the real
+    digits'. Warping at 28x28 blurs them, and stronger distortions make the fixed task-1 schedule
+    fall short even on fault-free data (0.87 instead of 0.95 after 50 epochs, measured).
+    """
+    big = cv2.resize(digit.astype(np.float32), (SIDE * SUPERSAMPLE,) * 2,
+                     interpolation=cv2.INTER_CUBIC)
+    big = _affine(big, rng, rotation=4, shift=0.5, scale=(0.97, 1.03), shear=0.05)
+    big = _elastic(big, rng, alpha=5, sigma=4)
+    return _to_uint8(cv2.resize(big, (SIDE, SIDE), interpolation=cv2.INTER_AREA))
 
 
 def shifted(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
