@@ -6,7 +6,6 @@ share code with it.
 
 from collections import OrderedDict
 
-import torch
 from torch import nn
 
 

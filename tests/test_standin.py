@@ -50,6 +50,10 @@ def test_manifest_stays_outside_the_archive(tiny_archives):
     assert all(n == "data" or n.startswith("data/") for n in names)
 
 
+def rate(samples, *kinds) -> float:
+    return sum(any(f in kinds for f in s.faults) for s in samples) / len(samples)
+
+
 @pytest.fixture(scope="module")
 def full_standin():
     return build(StandInConfig())
@@ -59,7 +63,6 @@ def test_default_faults_have_the_specified_rates(full_standin):
     train1 = full_standin.splits["task1/train"]
     n1 = len(train1)
     assert 28_000 <= n1 <= 33_000
-    rate = lambda samples, *kinds: sum(any(f in kinds for f in s.faults) for s in samples) / len(samples)
     assert 0.17 <= rate(train1, "label_random", "label_lookalike", "label_conflict") <= 0.23
     assert 0.04 <= rate(train1, "duplicate") <= 0.06
     assert 0.015 <= rate(train1, *CORRUPTIONS) <= 0.025
@@ -82,7 +85,9 @@ def test_no_test_digit_is_a_training_digit(full_standin):
     test_sources = {s.source for s in full_standin.splits["task1/test"]}
     for split in ("task1/train", "task3/train"):
         assert test_sources.isdisjoint({s.source for s in full_standin.splits[split]})
-    hashes = lambda split: {s.image.tobytes() for s in full_standin.splits[split]}
+    def hashes(split):
+        return {s.image.tobytes() for s in full_standin.splits[split]}
+
     assert hashes("task1/test").isdisjoint(hashes("task1/train"))
     assert hashes("task3/test").isdisjoint(hashes("task3/train"))
 
