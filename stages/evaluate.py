@@ -2,20 +2,16 @@
 
 from pathlib import Path
 
-from vvpipe import config, stage
+from vvpipe import stage
 from vvpipe.config import TrainSettings
-from vvpipe.data import load_image_sets, loaders
+from vvpipe.data import loaders
 from vvpipe.evaluation import evaluate
 from vvpipe.models import TASK_MODELS
-from vvpipe.training import seed_everything, select_device
 
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings = config.load(TrainSettings, task)
-    seed_everything(settings.seed)
-    device = select_device(settings.device)
-    sets = load_image_sets(Path("prepared") / f"{task}.pt")
+    settings, device, sets = stage.setup(TrainSettings, task, Path("prepared") / f"{task}.pt")
     model = stage.load_model(TASK_MODELS[task], Path("models") / f"{task}.pt", device)
 
     # The same test batches the training loop validated on, for the per-batch means.

@@ -2,19 +2,15 @@
 
 from pathlib import Path
 
-from vvpipe import config, stage
+from vvpipe import stage
 from vvpipe.config import Task2Settings
-from vvpipe.data import load_image_sets, loaders
+from vvpipe.data import loaders
 from vvpipe.evaluation import evaluate
 from vvpipe.models import ModelTask1
-from vvpipe.training import seed_everything, select_device
 
 
 def main() -> None:
-    settings = config.load(Task2Settings, "task2")
-    seed_everything(settings.seed)
-    device = select_device(settings.device)
-    sets = load_image_sets(Path("prepared/task1.pt"))
+    settings, device, sets = stage.setup(Task2Settings, "task2", Path("prepared/task1.pt"))
     _, test_batches = loaders(sets["train"], sets["test"], settings, device)
     training = stage.read_json(Path("reports/task2/training.json"))
 

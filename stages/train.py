@@ -5,20 +5,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vvpipe import config, stage
+from vvpipe import stage
 from vvpipe.callbacks import DVCLiveLogger
 from vvpipe.config import TrainSettings
-from vvpipe.data import load_image_sets, loaders
+from vvpipe.data import loaders
 from vvpipe.models import TASK_MODELS
-from vvpipe.training import Trainer, seed_everything, select_device
+from vvpipe.training import Trainer
 
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings = config.load(TrainSettings, task)
-    seed_everything(settings.seed)
-    device = select_device(settings.device)
-    sets = load_image_sets(Path("prepared") / f"{task}.pt")
+    settings, device, sets = stage.setup(TrainSettings, task, Path("prepared") / f"{task}.pt")
 
     model = TASK_MODELS[task]().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)

@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vvpipe import config, stage
+from vvpipe import stage
 from vvpipe.callbacks import mark_finished, resumable_checkpoint, task2_callbacks
 from vvpipe.config import Task2Settings
-from vvpipe.data import load_image_sets, loaders
+from vvpipe.data import loaders
 from vvpipe.models import ModelTask1
-from vvpipe.training import Trainer, seed_everything, select_device
+from vvpipe.training import Trainer
 
 DATA = Path("prepared/task1.pt")
 CHECKPOINTS = Path("checkpoints/task2")
@@ -28,10 +28,7 @@ def fingerprint(settings: Task2Settings) -> str:
 
 
 def main() -> None:
-    settings = config.load(Task2Settings, "task2")
-    seed_everything(settings.seed)
-    device = select_device(settings.device)
-    sets = load_image_sets(DATA)
+    settings, device, sets = stage.setup(Task2Settings, "task2", DATA)
 
     model = ModelTask1().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
@@ -49,8 +46,9 @@ def main() -> None:
     trainer.fit(train_batches, test_batches, settings.epochs)
 
     stage.save_model(model, MODELS / "final.pt")
-    callbacks.best.restore(best := ModelTask1().to(device))
-    stage.save_model(best, MODELS / "best.pt")
+    best_model = ModelTask1().to(device)
+    callbacks.best.restore(best_model)
+    stage.save_model(best_model, MODELS / "best.pt")
     swa_model = callbacks.swa.model() if callbacks.swa else None
     (MODELS / "swa.pt").unlink(missing_ok=True)
     if swa_model is not None:

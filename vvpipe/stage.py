@@ -7,15 +7,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
+from vvpipe import config
 from vvpipe.archive import ArchiveError
 from vvpipe.config import ParamsError
+from vvpipe.data import ImageSet, load_image_sets
 from vvpipe.evaluation import Predictions, confusion_rows
-from vvpipe.training import NonFiniteLossError
+from vvpipe.training import NonFiniteLossError, seed_everything, select_device
+
+T = TypeVar("T")
 
 EXPECTED_ERRORS = (ArchiveError, ParamsError, NonFiniteLossError, FileNotFoundError, ValueError)
 
@@ -62,6 +66,15 @@ def write_confusion(path: Path, predictions: Predictions) -> None:
 def archive_identity() -> dict:
     """Which archive the data came from (stand-in or a user's, with its sha256), per the inventory."""
     return read_json(Path("reports/inventory.json"))["archive"]
+
+
+def setup(settings_class: type[T], section: str,
+          data: Path) -> tuple[T, torch.device, dict[str, ImageSet]]:
+    """What a training or evaluation stage starts with: its params section (checked), every
+    random source seeded from it, the device it names, and the prepared image sets."""
+    settings = config.load(settings_class, section)
+    seed_everything(settings.seed)
+    return settings, select_device(settings.device), load_image_sets(data)
 
 
 def task_argument(allowed: tuple[str, ...]) -> str:
