@@ -2,7 +2,7 @@
 trained on the fault-free version of each training set, tested on the archive's test sets.
 
 The raw-set baselines are the pipeline's own metrics (metrics/task1.json, metrics/task3.json).
-Prints a table and writes reports/calibration.json. Takes about 15 minutes on 2 cores.
+Prints a table and writes reports/calibration.json. Takes about 25 minutes on 2 cores.
 """
 
 from __future__ import annotations
