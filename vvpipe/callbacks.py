@@ -18,6 +18,7 @@ from torch import nn
 from torch.optim import lr_scheduler, swa_utils
 
 from vvpipe.config import SchedulerSettings, Task2Settings
+from vvpipe.files import atomic_output
 
 if TYPE_CHECKING:
     from vvpipe.training import Batches, EpochLog, Trainer
@@ -257,10 +258,8 @@ class ModelCheckpoint(Callback):
         self.best = best
 
     def _save(self, trainer: Trainer, name: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        partial = self.directory / (name + ".partial")
-        torch.save(trainer.state_dict(), partial)
-        partial.replace(self.directory / name)
+        with atomic_output(self.directory / name) as partial:
+            torch.save(trainer.state_dict(), partial)
 
     def epoch_files(self) -> list[Path]:
         return sorted(self.directory.glob("epoch-*.pt"))

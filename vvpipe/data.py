@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vvpipe.config import TrainSettings
+from vvpipe.files import atomic_output
 
 TASKS = ("task1", "task3")
 SPLITS = ("train", "test")
@@ -90,10 +91,8 @@ def read_split(root: Path) -> ImageSet:
 
 
 def save_image_sets(sets: dict[str, ImageSet], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save({name: s.to_dict() for name, s in sets.items()}, partial)
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        torch.save({name: s.to_dict() for name, s in sets.items()}, partial)
 
 
 def load_image_sets(path: Path) -> dict[str, ImageSet]:

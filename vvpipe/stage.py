@@ -1,4 +1,5 @@
-"""What every stage script shares: atomic JSON output and one way to report a failure."""
+"""What the stage scripts share: their setup, their outputs (JSON, models, confusion rows, each
+written atomically) and one way to report a failure."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from vvpipe.archive import ArchiveError
 from vvpipe.config import ParamsError
 from vvpipe.data import ImageSet, load_image_sets
 from vvpipe.evaluation import Predictions, confusion_rows
+from vvpipe.files import atomic_output
 from vvpipe.training import NonFiniteLossError, seed_everything, select_device
 
 T = TypeVar("T")
@@ -25,11 +27,8 @@ EXPECTED_ERRORS = (ArchiveError, ParamsError, NonFiniteLossError, FileNotFoundEr
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Write through a temporary file so a crash never leaves half a JSON behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=2) + "\n")
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        partial.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -40,10 +39,8 @@ def read_json(path: Path) -> Any:
 
 def save_model(model: nn.Module, path: Path) -> None:
     """A plain state_dict, so it loads into the original model classes too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(model.state_dict(), partial)
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        torch.save(model.state_dict(), partial)
 
 
 def load_model(model_class: type[nn.Module], path: Path, device: torch.device) -> nn.Module:
@@ -56,8 +53,7 @@ def load_model(model_class: type[nn.Module], path: Path, device: torch.device) -
 
 def write_confusion(path: Path, predictions: Predictions) -> None:
     """One actual/predicted row per test sample, for DVC's confusion-matrix template."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_output(path) as partial, open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["actual", "predicted"])
         writer.writeheader()
         writer.writerows(confusion_rows(predictions))

@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vvpipe.files import atomic_output
+
 SIDE = 28
 STANDIN_MARKER = "data/STANDIN.md"
 # Digits a tired annotator mixes up; the systematic half of task 1's label noise flips along these.
@@ -304,12 +306,11 @@ def write_archive(standin: StandIn, archive: Path) -> dict[str, list[str]]:
             for depth in range(2, len(parts)):
                 members["/".join(parts[:depth])] = None
             members[name] = encode_png(sample.image)
-    partial = archive.with_name(archive.name + ".partial")
-    with lzma.open(partial, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6) as xz:
-        with tarfile.open(fileobj=xz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for name in sorted(members):
-                _add_member(tar, name, members[name])
-    partial.replace(archive)
+    with atomic_output(archive) as partial, \
+            lzma.open(partial, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=6) as xz, \
+            tarfile.open(fileobj=xz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in sorted(members):
+            _add_member(tar, name, members[name])
     return names
 
 
