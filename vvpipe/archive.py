@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from vvpipe.data import SPLITS, TASKS, is_label_folder
+from vvpipe.data import SPLITS, TASKS, is_image_name, is_label_folder, size_problem
 from vvpipe.standin import STANDIN_MARKER, sha256_of
 
 ROOT = "data"
@@ -79,7 +79,7 @@ def safe_extract(archive: Path, destination: Path) -> list[str]:
 def probe_image(path: Path) -> tuple[str | None, str | None]:
     """The image's mode and size as ``"gray8 28x28"``, and why the original reader (OpenCV,
     grayscale) cannot use it as a 28x28 image, or None when it can."""
-    if path.suffix != ".png":  # the original globs "*.png", case-sensitively
+    if not is_image_name(path):
         return None, "not a .png file"
     raw = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
@@ -88,10 +88,7 @@ def probe_image(path: Path) -> tuple[str | None, str | None]:
     channels = 1 if image.ndim == 2 else image.shape[2]
     mode = {1: "gray", 2: "gray+alpha", 3: "colour", 4: "colour+alpha"}[channels]
     height, width = image.shape[:2]
-    description = f"{mode}{image.dtype.itemsize * 8} {width}x{height}"
-    if (height, width) != (28, 28):
-        return description, f"size {width}x{height}, expected 28x28"
-    return description, None
+    return f"{mode}{image.dtype.itemsize * 8} {width}x{height}", size_problem(height, width)
 
 
 def inventory(data_dir: Path, archive: Path) -> dict:

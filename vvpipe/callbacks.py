@@ -261,21 +261,14 @@ class ModelCheckpoint(Callback):
         with atomic_output(self.directory / name) as partial:
             torch.save(trainer.state_dict(), partial)
 
-    def epoch_files(self) -> list[Path]:
-        return sorted(self.directory.glob("epoch-*.pt"))
-
     def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
         if self.best is not None and self.best.monitor.best_epoch == log.epoch:
             self._save(trainer, "best.pt")
         if log.epoch % self.every_n_epochs == 0 or log.epoch == trainer.max_epochs \
                 or trainer.should_stop:
             self._save(trainer, f"epoch-{log.epoch:04d}.pt")
-            for old in self.epoch_files()[:-self.keep_last]:
+            for old in epoch_checkpoints(self.directory)[:-self.keep_last]:
                 old.unlink()
-
-    def latest(self) -> Path | None:
-        files = self.epoch_files()
-        return files[-1] if files else None
 
 
 class DVCLiveLogger(Callback):
@@ -382,6 +375,11 @@ def task2_callbacks(settings: Task2Settings, model: nn.Module, optimizer: torch.
     )
 
 
+def epoch_checkpoints(directory: Path) -> list[Path]:
+    """A run's per-epoch checkpoints, oldest first (their names sort by epoch)."""
+    return sorted(directory.glob("epoch-*.pt"))
+
+
 def resumable_checkpoint(directory: Path, fingerprint: str) -> Path | None:
     """The newest checkpoint of an unfinished run with the same fingerprint (settings and data).
 
@@ -391,7 +389,7 @@ def resumable_checkpoint(directory: Path, fingerprint: str) -> Path | None:
     marker = directory / "run.json"
     if marker.is_file():
         run = json.loads(marker.read_text())
-        files = sorted(directory.glob("epoch-*.pt"))
+        files = epoch_checkpoints(directory)
         if run.get("fingerprint") == fingerprint and not run.get("finished") and files:
             return files[-1]
     shutil.rmtree(directory, ignore_errors=True)

@@ -28,6 +28,18 @@ def is_label_folder(name: str) -> bool:
     return name.isascii() and name.isdigit()
 
 
+def is_image_name(path: Path) -> bool:
+    """The original globs ``*.png``, case-sensitively."""
+    return path.suffix == ".png"
+
+
+def size_problem(height: int, width: int) -> str | None:
+    """Why an image of this size cannot feed the fixed models, or None."""
+    if (height, width) != IMAGE_SHAPE:
+        return f"size {width}x{height}, expected {IMAGE_SHAPE[1]}x{IMAGE_SHAPE[0]}"
+    return None
+
+
 @dataclass
 class ImageSet:
     """A split held in memory: uint8 images (N,1,28,28), int64 labels, and their file names."""
@@ -71,15 +83,14 @@ def read_split(root: Path) -> ImageSet:
             skipped.append({"path": folder.as_posix(), "reason": "folder name is not a digit label"})
             continue
         for path in sorted(folder.iterdir()):
-            if path.suffix != ".png" or not path.is_file():
+            if not is_image_name(path) or not path.is_file():
                 skipped.append({"path": path.as_posix(), "reason": "not a .png file"})
                 continue
             image = read_grayscale(path)
             if image is None:
                 skipped.append({"path": path.as_posix(), "reason": "cannot be decoded"})
-            elif image.shape != IMAGE_SHAPE:
-                skipped.append({"path": path.as_posix(),
-                                "reason": f"size {image.shape[1]}x{image.shape[0]}, expected 28x28"})
+            elif problem := size_problem(*image.shape):
+                skipped.append({"path": path.as_posix(), "reason": problem})
             else:
                 images.append(image)
                 labels.append(int(folder.name))
