@@ -47,7 +47,8 @@ def repo(tmp_path_factory) -> Path:
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, copy / name)
     sh(copy, sys.executable, "-m", "vvpipe.standin", "--digits-per-class", "10")
-    set_params(copy, task1={"epochs": 1}, task2={"epochs": 2}, task3={"epochs": 1})
+    set_params(copy, task1={"epochs": 1}, task2={"epochs": 2}, task3={"epochs": 1},
+               task4={"epochs": 1})
     sh(copy, "git", "init", "-q")
     sh(copy, "dvc", "add", "-q", "data.tar.xz")
     sh(copy, "git", "add", "-A")
@@ -58,7 +59,8 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
     result = sh(repo, "dvc", "repro")
     for stage in ("extract", "prepare@task1", "train@task3", "evaluate@task1", "evaluate@task3",
-                  "train_task2", "evaluate_task2"):
+                  "train_task2", "evaluate_task2", "train_task4_reference", "train_task4",
+                  "evaluate_task4"):
         assert f"Running stage '{stage}'" in result.stdout
     inventory = json.loads((repo / "reports/inventory.json").read_text())
     assert inventory["archive"]["kind"] == "stand-in"
@@ -73,8 +75,17 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         assert (repo / "reports" / task / "confusion.csv").read_text().count("\n") == 21
     task2 = json.loads((repo / "metrics/task2.json").read_text())
     assert {"final", "best", "swa"} <= set(task2) and task2["epochs_run"] == 2
+    task4 = json.loads((repo / "metrics/task4.json").read_text())
+    for figures in (task4, task4["reference"]):
+        assert figures["test_samples"] == 20 and figures["mean_logit_size"] > 0
+        assert figures["max_abs_logit"] >= figures["logit_norm_p99"] / 10 ** 0.5
+    assert task4["logit_size_ratio"] == pytest.approx(
+        task4["mean_logit_size"] / task4["reference"]["mean_logit_size"])
+    curve = (repo / "dvclive/task4/chosen/plots/metrics/val_logit_size.tsv").read_text().split()
+    assert curve[:2] == ["step", "val_logit_size"] and float(curve[3]) > 0
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)
-    assert {"training loss", "validation accuracy", "confusion task1"} <= set(plots["data"])
+    assert {"training loss", "validation accuracy", "confusion task1",
+            "task4 logit size"} <= set(plots["data"])
 
     again = sh(repo, "dvc", "repro")
     assert "Running stage" not in again.stdout and "up to date" in again.stdout
@@ -94,19 +105,32 @@ def test_an_experiment_shows_in_exp_show_and_metrics_diff(repo):
     assert "metrics/task3.json" not in diff  # task 3 did not re-run
     params_diff = json.loads(sh(repo, "dvc", "params", "diff", "--json").stdout)
     assert params_diff["params.yaml"]["task1.epochs"] == {"old": 1, "new": 2, "diff": 1}
-    sh(repo, "git", "checkout", "--", "params.yaml")
+    sh(repo, "git", "reset", "--hard", "-q")  # back to the baseline commit
     sh(repo, "dvc", "checkout", "-q")
+
+
+def test_a_task4_loss_change_retrains_only_the_chosen_model(repo):
+    original = (repo / "params.yaml").read_text()
+    try:
+        set_params(repo, task4={"loss": {"ce_scale": 3.0, "ce_weight": 1.0, "penalise": "all",
+                                         "warmup_epochs": 0, "weights": {"l1": 0.5}}})
+        stale = json.loads(sh(repo, "dvc", "status", "--json").stdout)
+        assert set(stale) == {"train_task4", "evaluate_task4"}
+    finally:
+        (repo / "params.yaml").write_text(original)
 
 
 @pytest.mark.parametrize("bad, culprit", [
     ({"task1": {"epoch": 3}}, "unknown key task1.epoch"),
     ({"task1": {"device": "gpu"}}, "task1.device must be auto"),
+    ({"task4": {"loss": {"weights": {"l1": -1.0}}}}, "task4.loss.weights.l1 must be 0 or more"),
 ])
 def test_a_bad_parameter_fails_naming_the_key(repo, bad, culprit):
     original = (repo / "params.yaml").read_text()
     try:
         set_params(repo, **bad)
-        result = sh(repo, "dvc", "repro", "train@task1", check=False)
+        stage = "train_task4" if "task4" in bad else "train@task1"
+        result = sh(repo, "dvc", "repro", stage, check=False)
         assert result.returncode != 0
         assert culprit in result.stderr + result.stdout
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ class Callback:
     """Hooks the trainer calls; each does nothing unless overridden."""
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        pass
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         pass
 
     def on_train_batch_end(self, trainer: Trainer, loss: torch.Tensor) -> None:
@@ -272,15 +276,18 @@ class ModelCheckpoint(Callback):
 
 
 class DVCLiveLogger(Callback):
-    """Per-epoch curves (train/val loss, val accuracy, learning rate) through DVCLive.
+    """Per-epoch curves (train/val loss, val accuracy, learning rate, and whatever
+    ``epoch_metrics`` returns after each epoch) through DVCLive.
 
     ``dvcyaml=False`` because ``dvc.yaml`` declares the plots itself, and ``save_dvc_exp=False``
     because the run is a pipeline stage, not an experiment of its own. A resumed run starts a
     fresh log and replays the epochs it restored, so the curves have each epoch exactly once.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path,
+                 epoch_metrics: Callable[[Trainer], dict[str, float]] | None = None) -> None:
         self.directory = directory
+        self.epoch_metrics = epoch_metrics
         self.live = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -290,16 +297,18 @@ class DVCLiveLogger(Callback):
         for log in trainer.history:
             self._log(log)
 
-    def _log(self, log: EpochLog) -> None:
+    def _log(self, log: EpochLog, extra: dict[str, float] | None = None) -> None:
         assert self.live is not None, "on_fit_start was not called"
         self.live.step = log.epoch
         for name, value in asdict(log).items():
             if name != "epoch":
                 self.live.log_metric(name, value)
+        for name, value in (extra or {}).items():
+            self.live.log_metric(name, value)
         self.live.next_step()
 
     def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
-        self._log(log)
+        self._log(log, self.epoch_metrics(trainer) if self.epoch_metrics else None)
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.live is not None:

@@ -29,6 +29,13 @@ def predict(model: nn.Module, batches: Batches) -> Predictions:
     return Predictions(torch.cat(outputs), torch.cat(labels), sizes)
 
 
+def _batch_means(values: torch.Tensor, batch_sizes: list[int]) -> float:
+    """The mean of each batch's mean, as the original script averages."""
+    bounds = np.cumsum([0, *batch_sizes])
+    return float(np.mean([values[a:b].mean().item()
+                          for a, b in zip(bounds[:-1], bounds[1:])]))
+
+
 def classification_metrics(predictions: Predictions) -> dict[str, float]:
     """Accuracy and mean cross-entropy over all samples, and the original per-batch means.
 
@@ -37,15 +44,30 @@ def classification_metrics(predictions: Predictions) -> dict[str, float]:
     """
     losses = nn.functional.cross_entropy(predictions.outputs, predictions.labels, reduction="none")
     correct = (predictions.outputs.argmax(1) == predictions.labels).double()
-    bounds = np.cumsum([0, *predictions.batch_sizes])
-    batch_loss = [losses[a:b].mean().item() for a, b in zip(bounds[:-1], bounds[1:])]
-    batch_accuracy = [correct[a:b].mean().item() for a, b in zip(bounds[:-1], bounds[1:])]
     return {
         "accuracy": correct.mean().item(),
         "cross_entropy": losses.double().mean().item(),
-        "batch_mean_accuracy": float(np.mean(batch_accuracy)),
-        "batch_mean_cross_entropy": float(np.mean(batch_loss)),
+        "batch_mean_accuracy": _batch_means(correct, predictions.batch_sizes),
+        "batch_mean_cross_entropy": _batch_means(losses, predictions.batch_sizes),
         "test_samples": len(predictions.labels),
+    }
+
+
+def logit_size_metrics(predictions: Predictions) -> dict[str, float]:
+    """How large a model's raw logits are on the test set.
+
+    ``mean_logit_size`` is the task's figure: per test batch the mean |logit| over all entries,
+    then the mean over batches. The others describe the tail: the largest |logit| and percentiles
+    of each sample's logit-vector norm (L2).
+    """
+    logits = predictions.outputs.double()
+    norms = logits.norm(dim=1)
+    return {
+        "mean_logit_size": _batch_means(logits.abs().mean(dim=1), predictions.batch_sizes),
+        "max_abs_logit": logits.abs().max().item(),
+        "logit_norm_p50": norms.quantile(0.50).item(),
+        "logit_norm_p90": norms.quantile(0.90).item(),
+        "logit_norm_p99": norms.quantile(0.99).item(),
     }
 
 

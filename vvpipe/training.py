@@ -147,6 +147,8 @@ class Trainer:
         bar = tqdm(range(self.epoch + 1, epochs + 1), desc="epochs", unit="epoch",
                    initial=self.epoch, total=epochs, disable=not self.progress)
         for epoch in ([] if self.should_stop else bar):
+            for callback in self.callbacks:
+                callback.on_epoch_start(self, epoch)
             train_loss = self.train_epoch(train_batches)
             if not np.isfinite(train_loss):
                 self._non_finite(epoch, train_loss)
