@@ -11,7 +11,8 @@ from vvpipe.models import TASK_MODELS
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings, device, sets = stage.setup(TrainSettings, task, Path("prepared") / f"{task}.pt")
+    settings, device, sets = stage.setup(TrainSettings, task, Path("engineered") / f"{task}.pt")
+    stage.verify_test_split(task)
     model = stage.load_model(TASK_MODELS[task], Path("models") / f"{task}.pt", device)
 
     # The same test batches the training loop validated on, for the per-batch means.

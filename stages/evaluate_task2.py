@@ -10,7 +10,8 @@ from vvpipe.models import ModelTask1
 
 
 def main() -> None:
-    settings, device, sets = stage.setup(Task2Settings, "task2", Path("prepared/task1.pt"))
+    settings, device, sets = stage.setup(Task2Settings, "task2", Path("engineered/task1.pt"))
+    stage.verify_test_split("task1")
     _, test_batches = loaders(sets["train"], sets["test"], settings, device)
     training = stage.read_json(Path("reports/task2/training.json"))
 

@@ -11,7 +11,8 @@ from vvpipe.models import ModelTask4
 
 
 def main() -> None:
-    settings, device, sets = stage.setup(Task4Settings, "task4", Path("prepared/task1.pt"))
+    settings, device, sets = stage.setup(Task4Settings, "task4", Path("engineered/task1.pt"))
+    stage.verify_test_split("task1")
 
     figures = {}
     for variant in ("chosen", "reference"):

@@ -15,7 +15,7 @@ from vvpipe.training import Trainer
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings, device, sets = stage.setup(TrainSettings, task, Path("prepared") / f"{task}.pt")
+    settings, device, sets = stage.setup(TrainSettings, task, Path("engineered") / f"{task}.pt")
 
     model = TASK_MODELS[task]().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)

@@ -16,7 +16,7 @@ from vvpipe.data import loaders
 from vvpipe.models import ModelTask1
 from vvpipe.training import Trainer
 
-DATA = Path("prepared/task1.pt")
+DATA = Path("engineered/task1.pt")
 CHECKPOINTS = Path("checkpoints/task2")
 MODELS = Path("models/task2")
 

@@ -22,7 +22,7 @@ VARIANTS = ("reference", "chosen")
 
 def main() -> None:
     variant = stage.task_argument(VARIANTS)
-    settings, device, sets = stage.setup(Task4Settings, "task4", Path("prepared/task1.pt"))
+    settings, device, sets = stage.setup(Task4Settings, "task4", Path("engineered/task1.pt"))
     loss_settings = settings.loss if variant == "chosen" else LossSettings()
 
     model = ModelTask4().to(device)

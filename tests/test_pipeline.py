@@ -48,7 +48,7 @@ def repo(tmp_path_factory) -> Path:
         shutil.copy2(REPO / name, copy / name)
     sh(copy, sys.executable, "-m", "vvpipe.standin", "--digits-per-class", "10")
     set_params(copy, task1={"epochs": 1}, task2={"epochs": 2}, task3={"epochs": 1},
-               task4={"epochs": 1})
+               task4={"epochs": 1}, analyze={"cv_steps": 20, "cv_folds": 2})
     sh(copy, "git", "init", "-q")
     sh(copy, "dvc", "add", "-q", "data.tar.xz")
     sh(copy, "git", "add", "-A")
@@ -58,7 +58,8 @@ def repo(tmp_path_factory) -> Path:
 
 def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
     result = sh(repo, "dvc", "repro")
-    for stage in ("extract", "prepare@task1", "train@task3", "evaluate@task1", "evaluate@task3",
+    for stage in ("extract", "prepare@task1", "analyze@task1", "analyze@task3", "engineer@task1",
+                  "engineer@task3", "audit@task1", "audit@task3", "train@task3", "evaluate@task1", "evaluate@task3",
                   "train_task2", "evaluate_task2", "train_task4_reference", "train_task4",
                   "evaluate_task4"):
         assert f"Running stage '{stage}'" in result.stdout
@@ -73,6 +74,14 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         curve = (repo / "dvclive" / task / "plots/metrics/val_accuracy.tsv").read_text().split()
         assert curve[:2] == ["step", "val_accuracy"] and curve[2] == "1"
         assert (repo / "reports" / task / "confusion.csv").read_text().count("\n") == 21
+    for task in ("task1", "task3"):
+        audit = json.loads((repo / "metrics" / f"audit_{task}.json").read_text())
+        assert audit["skipped"] is False and audit["label_errors"]["truth"] > 0
+        assert 0 <= audit["label_errors"]["recall"] <= 1
+        engineering = json.loads((repo / "reports" / task / "engineering.json").read_text())
+        assert engineering["test_images_in_training_set"] == 0
+        assert engineering["test_split_sha256"] == inventory["tasks"][task]["test"]["sha256"]
+        assert (repo / "reports" / task / "analysis/label_issues.png").stat().st_size > 0
     task2 = json.loads((repo / "metrics/task2.json").read_text())
     assert {"final", "best", "swa"} <= set(task2) and task2["epochs_run"] == 2
     task4 = json.loads((repo / "metrics/task4.json").read_text())
@@ -118,6 +127,33 @@ def test_a_task4_loss_change_retrains_only_the_chosen_model(repo):
         assert set(stale) == {"train_task4", "evaluate_task4"}
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+def test_audit_is_skipped_without_a_stand_in_manifest(repo):
+    inventory_path = repo / "reports/inventory.json"
+    original = inventory_path.read_text()
+    try:
+        inventory = json.loads(original)
+        inventory["archive"]["kind"] = "user"
+        inventory_path.write_text(json.dumps(inventory))
+        sh(repo, sys.executable, "stages/audit.py", "task1")
+        audit = json.loads((repo / "metrics/audit_task1.json").read_text())
+        assert audit["skipped"] is True and "not the embedded stand-in" in audit["reason"]
+    finally:
+        inventory_path.write_text(original)
+        sh(repo, sys.executable, "stages/audit.py", "task1")
+
+
+def test_a_changed_test_file_stops_the_evaluation(repo):
+    victim = next((repo / "data/task1/test").rglob("*.png"))
+    original = victim.read_bytes()
+    try:
+        victim.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        result = sh(repo, sys.executable, "stages/evaluate.py", "task1", check=False)
+        assert result.returncode == 1
+        assert "data/task1/test differs from the archive's test files" in result.stderr
+    finally:
+        victim.write_bytes(original)
 
 
 @pytest.mark.parametrize("bad, culprit", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import lzma
 import shutil
 import tarfile
@@ -91,13 +92,23 @@ def probe_image(path: Path) -> tuple[str | None, str | None]:
     return f"{mode}{image.dtype.itemsize * 8} {width}x{height}", size_problem(height, width)
 
 
+def split_digest(root: Path) -> str:
+    """sha256 over every file under ``root`` (relative path and bytes, in sorted order): equal
+    digests mean byte-identical folders."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def inventory(data_dir: Path, archive: Path) -> dict:
     """Counts per task/split/class and every file or folder the original reader would trip on."""
     is_standin = (data_dir / STANDIN_MARKER.removeprefix(ROOT + "/")).is_file()
     report: dict = {
         "archive": {"file": archive.name, "sha256": sha256_of(archive),
                     "kind": "stand-in" if is_standin else "user"},
-        "tasks": {}, "problems": [], "stray": [],
+        "tasks": {}, "problems": [], "stray": [], "unusual": [],
     }
     for task in TASKS:
         for split in SPLITS:
@@ -120,6 +131,10 @@ def inventory(data_dir: Path, archive: Path) -> dict:
                     mode, reason = probe_image(file) if file.is_file() else (None, "not a regular file")
                     if mode is not None:
                         modes[mode] += 1
+                        if not mode.startswith("gray8 "):
+                            # The original reader converts these silently; the analysis reports them.
+                            report["unusual"].append({"path": file.relative_to(data_dir).as_posix(),
+                                                      "mode": mode})
                     if reason is None:
                         classes[folder.name] += 1
                     else:
@@ -131,5 +146,6 @@ def inventory(data_dir: Path, archive: Path) -> dict:
                 "images": sum(classes.values()),
                 "classes": dict(sorted(classes.items(), key=lambda kv: int(kv[0]))),
                 "modes": dict(sorted(modes.items())),
+                "sha256": split_digest(root),
             }
     return report

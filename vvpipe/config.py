@@ -24,10 +24,17 @@ class ParamsError(ValueError):
 def read_section(name: str, path: Path = PARAMS_FILE) -> dict[str, Any]:
     if not path.is_file():
         raise ParamsError(f"{path} not found (run from the repository root)")
-    params = yaml.safe_load(path.read_text()) or {}
-    if name not in params:
-        raise ParamsError(f"{path} has no section {name!r}; sections: {sorted(params)}")
-    return params[name] or {}
+    section = yaml.safe_load(path.read_text()) or {}
+    walked = []
+    for part in name.split("."):  # "engineer.task1": the task1 part of the engineer section
+        if not isinstance(section, dict) or part not in section:
+            known = sorted(section) if isinstance(section, dict) else []
+            where = ".".join(walked) or path.name
+            raise ParamsError(f"{path} has no section {'.'.join([*walked, part])!r}; "
+                              f"{where} holds: {known}")
+        walked.append(part)
+        section = section[part]
+    return section or {}
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -292,3 +299,79 @@ class Task4Settings(TrainSettings):
     """Task 4: ModelTask4 on task 1's data and loaders, SGD lr 0.001, with its own training loss."""
 
     loss: LossSettings = LossSettings()
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisSettings:
+    """How the analysis judges a training set. Thresholds are in robust units (median and MAD of
+    the set itself) or are statistical levels, so they carry over to data the project never saw."""
+
+    seed: int = 0
+    outlier_mad: float = 8.0  # robust z-score beyond which an image property is anomalous
+    cv_folds: int = 4  # out-of-fold probabilities for the label check
+    cv_steps: int = 600  # optimizer steps per fold
+    cv_batch_size: int = 128
+    label_filter: str = "prune_by_noise_rate"  # cleanlab's find_label_issues filter_by
+    shift_alpha: float = 0.001  # two-sample KS test level
+    shift_min_effect: float = 0.05  # and the smallest KS distance that counts as a shift
+    loader_batch_size: int = 256  # the batch size the ordering check assumes
+    grid_examples: int = 24  # images per example grid
+    device: str = "auto"
+
+    def validate(self, where: str) -> None:
+        require(self.outlier_mad > 0, f"{where}.outlier_mad", "must be positive")
+        require(self.cv_folds >= 2, f"{where}.cv_folds", f"must be at least 2, got {self.cv_folds}")
+        require(self.cv_steps >= 1, f"{where}.cv_steps", "must be at least 1")
+        require(self.cv_batch_size >= 1, f"{where}.cv_batch_size", "must be at least 1")
+        require_choice(self.label_filter, LABEL_FILTERS, f"{where}.label_filter")
+        require(0 < self.shift_alpha < 1, f"{where}.shift_alpha", "must be in (0, 1)")
+        require(0 <= self.shift_min_effect < 1, f"{where}.shift_min_effect", "must be in [0, 1)")
+        require(self.loader_batch_size >= 1, f"{where}.loader_batch_size", "must be at least 1")
+        require(self.grid_examples >= 1, f"{where}.grid_examples", "must be at least 1")
+        require(DEVICE_PATTERN.fullmatch(self.device) is not None, f"{where}.device",
+                f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+
+
+LABEL_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                 "predicted_neq_given")
+LABEL_REMEDIES = ("keep", "relabel", "drop")
+REBALANCE_TARGETS = ("none", "median", "max")
+
+
+@dataclasses.dataclass(frozen=True)
+class JitterSettings:
+    """Ranges of the random affine copies that oversample a small class: ± degrees, ± pixels,
+    and ± relative scale."""
+
+    rotation: float = 10.0
+    shift: float = 1.0
+    scale: float = 0.1
+
+    def validate(self, where: str) -> None:
+        for name in ("rotation", "shift", "scale"):
+            require(getattr(self, name) >= 0, f"{where}.{name}", "must be 0 or more")
+        require(self.scale < 1, f"{where}.scale", "must be below 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineerSettings:
+    """One switch or threshold per remedy; each acts on a finding of the analysis."""
+
+    seed: int = 0
+    drop_duplicates: bool = True  # keep one image of each exact-duplicate group
+    drop_corrupted: bool = True  # blank, saturated and noise-like images
+    repair_inverted: bool = True  # re-invert dark-on-light digits (else drop them)
+    label_errors: str = "relabel"  # keep | relabel | drop the flagged images
+    relabel_min_confidence: float = 0.9  # below it a flagged image is dropped, not relabelled
+    rebalance: str = "median"  # oversample small classes up to the median (or max) class size
+    oversample_jitter: JitterSettings = JitterSettings()
+    augment_shift: bool = True  # add copies drawn to cover the measured train/test shift
+    shift_copies: int = 1  # augmented copies per image when a shift was measured
+    shuffle: bool = True  # store the set in a random order: no class-sorted batches
+
+    def validate(self, where: str) -> None:
+        require_choice(self.label_errors, LABEL_REMEDIES, f"{where}.label_errors")
+        require(0 <= self.relabel_min_confidence <= 1, f"{where}.relabel_min_confidence",
+                f"must be in [0, 1], got {self.relabel_min_confidence}")
+        require_choice(self.rebalance, REBALANCE_TARGETS, f"{where}.rebalance")
+        require(self.shift_copies >= 0, f"{where}.shift_copies", "must be 0 or more")

@@ -26,9 +26,13 @@ T = TypeVar("T")
 EXPECTED_ERRORS = (ArchiveError, ParamsError, NonFiniteLossError, FileNotFoundError, ValueError)
 
 
-def write_json(path: Path, payload: Any) -> None:
+def write_json(path: Path, payload: Any, indent: int | None = 2) -> None:
+    write_text(path, json.dumps(payload, indent=indent) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
     with atomic_output(path) as partial:
-        partial.write_text(json.dumps(payload, indent=2) + "\n")
+        partial.write_text(text)
 
 
 def read_json(path: Path) -> Any:
@@ -62,6 +66,16 @@ def write_confusion(path: Path, predictions: Predictions) -> None:
 def archive_identity() -> dict:
     """Which archive the data came from (stand-in or a user's, with its sha256), per the inventory."""
     return read_json(Path("reports/inventory.json"))["archive"]
+
+
+def verify_test_split(task: str) -> None:
+    """Fail unless the task's test files are byte-identical to what extract unpacked."""
+    from vvpipe.archive import split_digest
+
+    recorded = read_json(Path("reports/inventory.json"))["tasks"][task]["test"]["sha256"]
+    if split_digest(Path("data") / task / "test") != recorded:
+        raise ValueError(f"data/{task}/test differs from the archive's test files: "
+                         "the test set must not change; re-run extract")
 
 
 def setup(settings_class: type[T], section: str,

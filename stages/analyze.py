@@ -1,0 +1,39 @@
+"""analyze: class balance, duplicates, anomalies, label issues (cleanlab on out-of-fold
+probabilities), train/test shift and loader ordering of one task's training set."""
+
+from pathlib import Path
+
+from vvpipe import stage
+from vvpipe.analysis import analyse, save_grid
+from vvpipe.config import AnalysisSettings
+from vvpipe.data import TASKS
+from vvpipe.reporting import analysis_markdown
+
+GRIDS = {
+    "label_issues": "Worst label issues: given → predicted (out-of-fold probability)",
+    "duplicates": "Largest exact-duplicate groups",
+    "anomalies": "Anomalous images",
+    "train_vs_test": "Training (upright) and test images, unlabelled",
+}
+
+
+def main() -> None:
+    task = stage.task_argument(TASKS)
+    settings, device, sets = stage.setup(AnalysisSettings, "analyze", Path("prepared") / f"{task}.pt")
+    train, test = sets["train"], sets["test"]
+    result = analyse(train.images[:, 0].numpy(), train.labels.numpy(), train.files,
+                     test.images[:, 0].numpy(), stage.read_json(Path("reports/inventory.json")),
+                     task, settings, device)
+    reports = Path("reports") / task
+    stage.write_json(reports / "analysis.json", result.summary)
+    stage.write_text(reports / "analysis.md", analysis_markdown(result.summary))
+    (reports / "analysis").mkdir(parents=True, exist_ok=True)
+    for name, title in GRIDS.items():
+        images, captions = result.examples[name]
+        save_grid(images, captions, f"{task}: {title}", reports / "analysis" / f"{name}.png")
+    stage.write_json(Path("analysis") / f"{task}.json", result.findings, indent=None)
+    print((reports / "analysis.md").read_text())
+
+
+if __name__ == "__main__":
+    stage.run(main)
