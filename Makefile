@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test data benchmark calibrate clean
+.PHONY: setup run test data benchmark calibrate sweep-task4 ablation clean
 
 setup: $(VENV)/.installed
 
@@ -35,9 +35,20 @@ test: setup
 
 benchmark: setup data.tar.xz
 	python benchmarks/data_path.py
+	python benchmarks/analysis_time.py
 
 calibrate: setup
 	python benchmarks/calibrate_standin.py
 
+# Task 4's loss sweep and the engineering ablation, as queued DVC experiments (README).
+sweep-task4: setup data.tar.xz
+	bash scripts/task4_sweep.sh
+	bash scripts/run_queue.sh
+	python scripts/task4_pareto.py
+
+ablation: setup data.tar.xz
+	bash scripts/ablation.sh
+	bash scripts/run_queue.sh
+
 clean:
-	rm -rf data prepared models dvclive reports/*/confusion.csv
+	rm -rf data prepared analysis engineered models dvclive reports/*/confusion.csv

@@ -33,13 +33,17 @@ def loss_label(params: dict) -> str:
 
 
 def main() -> None:
-    rows, seen_references = [], set()
+    rows, seen_references, seen_losses = [], set(), set()
     for experiment in load_experiments():
         metrics = experiment.metrics.get("metrics/task4.json")
         if not metrics or "task4" not in experiment.params:
             continue
         params = experiment.params["task4"]
-        rows.append({"experiment": experiment.name, "model": "chosen", "loss": loss_label(params),
+        label = loss_label(params)
+        if label in seen_losses:  # experiments that changed other stages share task 4's result
+            continue
+        seen_losses.add(label)
+        rows.append({"experiment": experiment.name, "model": "chosen", "loss": label,
                      "shuffle_train": params["shuffle_train"], **_figures(metrics)})
         reference_key = params["shuffle_train"]
         if reference_key not in seen_references:

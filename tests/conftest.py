@@ -19,3 +19,18 @@ def write_png(path, image: np.ndarray) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     assert cv2.imwrite(str(path), image)
+
+
+@pytest.fixture
+def write_digits():
+    """Writes real MNIST digits as PNGs into ``root/<digit>/``, ``per_class`` of each."""
+    from vvpipe.standin import load_mnist_digits
+
+    digits, labels = load_mnist_digits()
+
+    def write(root, per_class: int) -> None:
+        for digit in range(10):
+            for k, index in enumerate(np.flatnonzero(labels == digit)[:per_class]):
+                write_png(root / str(digit) / f"{k}.png", digits[index])
+
+    return write

@@ -114,3 +114,55 @@ def test_bad_engineer_settings_name_the_key():
         parse(EngineerSettings, {"label_errors": "fix"}, "engineer.task1")
     with pytest.raises(ParamsError, match=r"engineer\.task1\.oversample_jitter\.scale"):
         parse(EngineerSettings, {"oversample_jitter": {"scale": 1.5}}, "engineer.task1")
+
+
+def test_bad_input_is_reported_and_quarantined_with_its_reason(tmp_path, write_digits):
+    import cv2
+
+    from vvpipe.analysis import analyse
+    from vvpipe.archive import inventory
+    from vvpipe.config import AnalysisSettings
+    from vvpipe.data import read_split
+
+    data = tmp_path / "data"
+    train_root = data / "task1" / "train"
+    write_digits(train_root, per_class=6)
+    write_digits(data / "task1" / "test", per_class=2)
+    (train_root / "3" / "broken.png").write_bytes(b"not a png at all")
+    cv2.imwrite(str(train_root / "4" / "big.png"), np.zeros((32, 32), dtype=np.uint8))
+    colour = np.zeros((28, 28, 3), dtype=np.uint8)
+    colour[8:20, 12:16] = (0, 0, 255)
+    cv2.imwrite(str(train_root / "5" / "colour.png"), colour)
+    cv2.imwrite(str(train_root / "6" / "photo.jpg"), np.zeros((28, 28), dtype=np.uint8))
+    (train_root / "7").mkdir(exist_ok=True)
+    for old in (train_root / "7").iterdir():
+        old.unlink()
+    (train_root / "seven").mkdir()
+    archive = tmp_path / "data.tar.xz"
+    archive.write_bytes(b"stand-in for the archive's bytes")
+
+    report = inventory(data, archive)
+    train = read_split(train_root)
+    test = read_split(data / "task1" / "test")
+    settings = AnalysisSettings(cv_folds=2, cv_steps=5, grid_examples=4)
+    result = analyse(train.images[:, 0].numpy(), train.labels.numpy(), train.files,
+                     test.images[:, 0].numpy(), report, "task1", settings, torch.device("cpu"),
+                     progress=False)
+    reasons = {b["path"]: b["reason"] for b in result.summary["bad_input"]}
+    assert reasons == {
+        "task1/train/3/broken.png": "cannot be decoded",
+        "task1/train/4/big.png": "size 32x32, expected 28x28",
+        "task1/train/5/colour.png": "not 8-bit grayscale (colour8 28x28)",
+        "task1/train/6/photo.jpg": "not a .png file",
+        "task1/train/7": "no readable image",
+        "task1/train/seven": "folder name is not a digit label",
+    }
+    assert result.summary["class_balance"]["empty_classes"] == ["7"]
+
+    engineered = engineer(train, result.findings, result.summary,
+                          EngineerSettings(rebalance="none", shuffle=False))
+    log = {(e["action"], e["file"]): e["reason"] for e in engineered.changelog.entries}
+    for path, reason in reasons.items():
+        assert log[("quarantined", path)] == f"bad input: {reason}"
+    assert log[("dropped", "5/colour.png")].startswith("unusual image mode")
+    assert "5/colour.png" not in engineered.files

@@ -59,9 +59,9 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
     result = sh(repo, "dvc", "repro")
     for stage in ("extract", "prepare@task1", "analyze@task1", "analyze@task3", "engineer@task1",
-                  "engineer@task3", "audit@task1", "audit@task3", "train@task3", "evaluate@task1", "evaluate@task3",
-                  "train_task2", "evaluate_task2", "train_task4_reference", "train_task4",
-                  "evaluate_task4"):
+                  "engineer@task3", "audit@task1", "audit@task3", "train@task3", "evaluate@task1",
+                  "evaluate@task3", "train_task2", "evaluate_task2", "train_task4_reference",
+                  "train_task4", "evaluate_task4"):
         assert f"Running stage '{stage}'" in result.stdout
     inventory = json.loads((repo / "reports/inventory.json").read_text())
     assert inventory["archive"]["kind"] == "stand-in"
