@@ -68,7 +68,9 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
     for task in ("task1", "task3"):
         metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
         assert metrics["test_samples"] == inventory["tasks"][task]["test"]["images"] == 20
-        assert metrics["train_samples"] == inventory["tasks"][task]["train"]["images"]
+        engineering = json.loads((repo / "reports" / task / "engineering.json").read_text())
+        assert engineering["train_images_before"] == inventory["tasks"][task]["train"]["images"]
+        assert metrics["train_samples"] == engineering["train_images_after"]
         assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["cross_entropy"] > 0
         assert metrics["epochs"] == 1 and metrics["archive"] == inventory["archive"]
         curve = (repo / "dvclive" / task / "plots/metrics/val_accuracy.tsv").read_text().split()
@@ -80,6 +82,7 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         assert 0 <= audit["label_errors"]["recall"] <= 1
         engineering = json.loads((repo / "reports" / task / "engineering.json").read_text())
         assert engineering["test_images_in_training_set"] == 0
+        assert sum(engineering["classes_after"].values()) == engineering["train_images_after"]
         assert engineering["test_split_sha256"] == inventory["tasks"][task]["test"]["sha256"]
         assert (repo / "reports" / task / "analysis/label_issues.png").stat().st_size > 0
     task2 = json.loads((repo / "metrics/task2.json").read_text())
