@@ -1,11 +1,15 @@
 """Task 4's accuracy / logit-size trade-off across DVC experiments: a table and a Pareto plot.
 
-Reads every experiment of HEAD (``dvc exp show``) that has ``metrics/task4.json``, and writes
-reports/task4/sweep.csv and reports/task4/pareto.png. Each experiment contributes its chosen
-model and its plain cross-entropy reference.
+    python scripts/task4_pareto.py [REV ...]
+
+Reads every experiment of HEAD (and of the given commits, for experiments queued on an earlier
+commit) that has ``metrics/task4.json`` (``dvc exp show``), and writes reports/task4/sweep.csv
+and reports/task4/pareto.png. Each experiment contributes its chosen model, and each distinct
+training setup its plain cross-entropy reference.
 """
 
 import csv
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -34,7 +38,7 @@ def loss_label(params: dict) -> str:
 
 def main() -> None:
     rows, seen_references, seen_losses = [], set(), set()
-    for experiment in load_experiments():
+    for experiment in load_experiments(*sys.argv[1:]):
         metrics = experiment.metrics.get("metrics/task4.json")
         if not metrics or "task4" not in experiment.params:
             continue
