@@ -68,13 +68,14 @@ def main() -> None:
     points = [(r["mean_logit_size"], r["accuracy"]) for r in rows]
     front = pareto_front(points)
     figure, axes = plt.subplots(figsize=(9, 6))
-    for row, (size, accuracy) in zip(rows, points):
+    for k, (row, (size, accuracy)) in enumerate(zip(rows, points)):
         reference = row["model"] == "reference"
         axes.scatter(size, accuracy, marker="s" if reference else "o",
                      color="black" if reference else ("tab:blue" if not row["shuffle_train"]
                                                       else "tab:orange"), zorder=3)
-        axes.annotate(row["loss"], (size, accuracy), textcoords="offset points", xytext=(6, 4),
-                      fontsize=7)
+        # Alternate above and below, so that neighbours' labels do not overlap.
+        axes.annotate(row["loss"], (size, accuracy), textcoords="offset points",
+                      xytext=(6, 5 if k % 2 == 0 else -11), fontsize=7)
     axes.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="grey",
               label="Pareto front", zorder=2)
     for row in rows:

@@ -33,7 +33,8 @@ def parse_exp_show(shown: list[dict]) -> list[Experiment]:
     """Every baseline commit and every experiment with its results in ``dvc exp show --json``."""
     runs = []
     for baseline in shown:
-        runs.append(_run(baseline, baseline.get("name") or baseline["rev"][:7]))
+        rev = baseline["rev"]
+        runs.append(_run(baseline, baseline.get("name") or (rev if rev == "workspace" else rev[:7])))
         for experiment in baseline.get("experiments") or []:
             for state in experiment.get("revs") or []:
                 runs.append(_run(state, experiment.get("name") or state["rev"][:7]))
