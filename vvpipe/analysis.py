@@ -135,11 +135,11 @@ def check_images(images: np.ndarray, outlier_mad: float) -> ImageChecks:
     return ImageChecks(inverted & ~saturated & ~blank, blank, saturated, noise, upright)
 
 
-def duplicate_groups(images: np.ndarray) -> dict[str, list[int]]:
-    """Exact duplicates: indices of the images with identical pixels, groups of two or more."""
+def duplicate_groups(hashes: list[str]) -> dict[str, list[int]]:
+    """Exact duplicates: indices of the images with identical pixel hashes, groups of two or more."""
     groups: dict[str, list[int]] = defaultdict(list)
-    for index, image in enumerate(images):
-        groups[pixel_hash(image)].append(index)
+    for index, value in enumerate(hashes):
+        groups[value].append(index)
     return {h: members for h, members in groups.items() if len(members) > 1}
 
 
@@ -298,7 +298,8 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
     hashes = [pixel_hash(image) for image in images]
     # Corrupted images are often identical (all blank, say); they are reported as corrupted.
     intact = np.flatnonzero(~checks.corrupted)
-    exact = {h: intact[members].tolist() for h, members in duplicate_groups(images[intact]).items()}
+    exact = {h: intact[members].tolist()
+             for h, members in duplicate_groups([hashes[i] for i in intact]).items()}
     group_of = {i: g for g, (h, members) in enumerate(exact.items()) for i in members}
     conflicting = {g for g, (h, members) in enumerate(exact.items())
                    if len(set(labels[members].tolist())) > 1}
