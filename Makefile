@@ -6,7 +6,10 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test data benchmark calibrate sweep-task4 ablation clean
+.PHONY: setup run test data benchmark calibrate profiles sweep-task4 ablation clean
+
+# Which stand-in to build when no archive is present: default, small-imbalanced, photometric, clean.
+PROFILE ?= default
 
 setup: $(VENV)/.installed
 
@@ -19,7 +22,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 # The embedded stand-in, built only when no archive is present (a user's real archive wins).
 data.tar.xz: | $(VENV)/.installed
-	python -m vvpipe.standin --out $@ --manifest standin/manifest.json
+	python -m vvpipe.standin --profile $(PROFILE) --out $@ --manifest standin/manifest.json
 	dvc commit --force --quiet data.dvc
 	@git diff --quiet -- data.dvc 2>/dev/null || echo "warning: this stand-in differs from the one \
 	data.dvc records (other package versions?); results will differ from the committed ones" >&2
@@ -39,6 +42,10 @@ benchmark: setup data.tar.xz
 
 calibrate: setup
 	python benchmarks/calibrate_standin.py
+
+# Tasks 1 and 3 on every stand-in profile, each in a scratch copy (reports/profiles.json).
+profiles: setup
+	python benchmarks/profiles.py
 
 # Task 4's loss sweep and the engineering ablation, as queued DVC experiments (README).
 sweep-task4: setup data.tar.xz

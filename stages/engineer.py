@@ -1,42 +1,53 @@
 """engineer: the task's training set with the analysis acted on, as params.yaml:engineer.<task>
-switches it, plus a changelog of every image dropped, changed or added and why."""
+switches it: cleaned, a validation split held out, grown to the size the task's fixed schedule
+needs with balanced classes of test-matched copies; plus a changelog of every image dropped,
+changed, held out or added and why."""
 
 from pathlib import Path
 
+import torch
+
 from vvpipe import stage
 from vvpipe.archive import split_digest
-from vvpipe.config import EngineerSettings, load
-from vvpipe.data import TASKS, load_image_sets, save_image_sets
-from vvpipe.engineering import as_image_set, engineer, leaked_test_images
+from vvpipe.config import EngineerSettings, TrainSettings, load
+from vvpipe.data import TASKS, ImageSet, load_image_sets, save_image_sets
+from vvpipe.engineering import Schedule, as_image_set, engineer, leaked_test_images
 
 
 def main() -> None:
     task = stage.task_argument(TASKS)
     settings = load(EngineerSettings, f"engineer.{task}")
+    # The task's fixed schedule (epochs, batch size) decides how many steps a set size gives.
+    fixed = load(TrainSettings, task)
+    schedule = Schedule(fixed.epochs, fixed.batch_size)
+    settings.check_memory(f"engineer.{task}", schedule.epochs, schedule.batch_size)
     sets = load_image_sets(Path("prepared") / f"{task}.pt")
     stage.verify_test_split(task)
     summary = stage.read_json(Path("reports") / task / "analysis.json")
     findings = stage.read_json(Path("analysis") / f"{task}.json")
 
-    result = engineer(sets["train"], findings, summary, settings)
-    leaked = leaked_test_images(result.images, sets["test"].images[:, 0].numpy())
+    test_pixels = sets["test"].images[:, 0].numpy()
+    result = engineer(sets["train"], findings, summary, settings, schedule, test_pixels)
+    leaked = leaked_test_images(result.images, test_pixels)
     if leaked:
         raise ValueError(f"{leaked} engineered training images are identical to test images")
-    save_image_sets({"train": as_image_set(result), "test": sets["test"]},
-                    Path("engineered") / f"{task}.pt")
+    val = ImageSet(torch.from_numpy(result.val_images).unsqueeze(1).contiguous(),
+                   torch.from_numpy(result.val_labels).long(), result.val_files)
+    save_image_sets({"train": as_image_set(result), "val": val}, Path("engineered") / f"{task}.pt")
     stage.write_json(Path("engineered") / f"{task}_changelog.json", result.changelog.entries,
                      indent=None)
     report = {
         "train_images_before": len(sets["train"]), "train_images_after": len(result.labels),
         "changes": result.changelog.counts(),
-        "classes_after": {str(c): int((result.labels == c).sum()) for c in range(10)},
-        "shift_augmentation_ranges": result.shift_ranges,
+        **result.report,
         "test_images_in_training_set": leaked,
         "test_split_sha256": split_digest(Path("data") / task / "test"),
     }
     stage.write_json(Path("reports") / task / "engineering.json", report)
+    sizing = report["sizing"]
     print(f"{task}: {report['train_images_before']} → {report['train_images_after']} training "
-          f"images; {report['changes']}")
+          f"images ({sizing.get('total_steps')} optimizer steps), {len(result.val_labels)} held "
+          f"out for validation; {report['changes']}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from vvpipe.models import ModelTask1
 
 def main() -> None:
     settings, device, sets = stage.setup(Task2Settings, "task2", Path("engineered/task1.pt"))
-    stage.verify_test_split("task1")
-    _, test_batches = loaders(sets["train"], sets["test"], settings, device)
+    _, test_batches = loaders(sets["train"], stage.labelled_test_set("task1"), settings, device)
     training = stage.read_json(Path("reports/task2/training.json"))
 
     metrics = {}

@@ -12,12 +12,12 @@ from vvpipe.models import ModelTask4
 
 def main() -> None:
     settings, device, sets = stage.setup(Task4Settings, "task4", Path("engineered/task1.pt"))
-    stage.verify_test_split("task1")
+    test = stage.labelled_test_set("task1")
 
     figures = {}
     for variant in ("chosen", "reference"):
         # Fresh loaders per model: both are measured on the same test batches.
-        _, test_batches = loaders(sets["train"], sets["test"], settings, device)
+        _, test_batches = loaders(sets["train"], test, settings, device)
         model = stage.load_model(ModelTask4, Path("models/task4") / f"{variant}.pt", device)
         metrics, predictions = evaluate(model, test_batches)
         figures[variant] = {**metrics, **logit_size_metrics(predictions)}

@@ -1,4 +1,5 @@
-"""prepare: decode a task's images once into one tensor file (the fast data path)."""
+"""prepare: decode a task's images once into one tensor file (the fast data path). The test
+labels go to a file of their own that only the evaluation stages read."""
 
 from pathlib import Path
 
@@ -9,7 +10,9 @@ from vvpipe.data import SPLITS, TASKS, read_split, save_image_sets
 def main() -> None:
     task = stage.task_argument(TASKS)
     sets = {split: read_split(Path("data") / task / split) for split in SPLITS}
-    save_image_sets(sets, Path("prepared") / f"{task}.pt")
+    save_image_sets({"train": sets["train"], "test": sets["test"].without_labels()},
+                    Path("prepared") / f"{task}.pt")
+    stage.save_test_labels(sets["test"], task)
     stage.write_json(Path("reports") / task / "prepare.json", {
         split: {"images": len(s), "skipped": s.skipped} for split, s in sets.items()})
     for split, image_set in sets.items():

@@ -32,7 +32,8 @@ def main() -> None:
 
     model = ModelTask1().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
-    train_batches, test_batches = loaders(sets["train"], sets["test"], settings, device)
+    # Monitored on the validation split held out by engineer@task1, never on the test set.
+    train_batches, val_batches = loaders(sets["train"], sets["val"], settings, device)
     callbacks = task2_callbacks(settings, model, optimizer, train_batches, len(train_batches),
                                 CHECKPOINTS if settings.checkpoint.enabled else None,
                                 Path("dvclive/task2"))
@@ -41,9 +42,9 @@ def main() -> None:
     resume = resumable_checkpoint(CHECKPOINTS, fingerprint(settings))
     if resume is not None:
         trainer.load_state_dict(torch.load(resume, map_location=device, weights_only=False),
-                                train_batches, test_batches)
+                                train_batches, val_batches)
         print(f"task2: resuming from {resume} (epoch {trainer.epoch})")
-    trainer.fit(train_batches, test_batches, settings.epochs)
+    trainer.fit(train_batches, val_batches, settings.epochs)
 
     stage.save_model(model, MODELS / "final.pt")
     best_model = ModelTask1().to(device)

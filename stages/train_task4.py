@@ -28,8 +28,8 @@ def main() -> None:
     model = ModelTask4().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
     loss = LogitSizeLoss(loss_settings)
-    # Unshuffled, so measuring the curve draws nothing from the test loader's generator.
-    curve_batches = batches(sets["test"], settings.batch_size, False, settings.seed, device)
+    # Unshuffled, so measuring the curve draws nothing from the validation loader's generator.
+    curve_batches = batches(sets["val"], settings.batch_size, False, settings.seed, device)
 
     def validation_logit_size(trainer: Trainer) -> dict[str, float]:
         return {"val_logit_size": predict(model, curve_batches).outputs.abs().mean().item()}
@@ -39,7 +39,8 @@ def main() -> None:
                       eval_loss_fn=torch.nn.CrossEntropyLoss())
     print(f"task4 {variant}: ModelTask4 on {device}, {len(sets['train'])} training images, "
           f"{settings.epochs} epochs, loss {loss_settings}")
-    trainer.fit(*loaders(sets["train"], sets["test"], settings, device), settings.epochs)
+    # Monitored on the validation split held out by engineer@task1, never on the test set.
+    trainer.fit(*loaders(sets["train"], sets["val"], settings, device), settings.epochs)
     stage.save_model(model, Path("models/task4") / f"{variant}.pt")
 
 

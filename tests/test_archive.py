@@ -115,4 +115,14 @@ def test_inventory_reports_what_the_original_reader_would_trip_on(tmp_path):
     assert skipped == {"3/big.png": "size 32x32, expected 28x28",
                        "3/broken.png": "cannot be decoded",
                        "3/notes.txt": "not a .png file",
-                       "seven": "folder name is not a digit label"}
+                       "seven": "folder name is not a digit label 0-9"}
+
+
+@pytest.mark.parametrize("folder", ["10", "07", "x", "٣"])
+def test_only_the_folders_0_to_9_are_labels(tmp_path, folder):
+    root = tmp_path / "data" / "task1" / "train"
+    write_png(root / "3" / "a.png", np.full((28, 28), 200, dtype=np.uint8))
+    write_png(root / folder / "b.png", np.full((28, 28), 100, dtype=np.uint8))
+    image_set = read_split(root)
+    assert image_set.labels.tolist() == [3]
+    assert [s["reason"] for s in image_set.skipped] == ["folder name is not a digit label 0-9"]

@@ -1,12 +1,10 @@
-import math
-
 import numpy as np
 import pytest
 import torch
 
 from vvpipe.config import EngineerSettings, ParamsError, parse
 from vvpipe.data import ImageSet
-from vvpipe.engineering import engineer, leaked_test_images, random_affine, shift_ranges
+from vvpipe.engineering import Schedule, engineer, leaked_test_images, stratified_split
 
 
 def row(file, label, **flags):
@@ -39,7 +37,8 @@ def case():
 
 def test_each_remedy_and_its_changelog(case):
     train, findings, summary = case
-    settings = EngineerSettings(rebalance="none", shuffle=False)
+    settings = EngineerSettings(validation=0, min_steps=0, balance=False, matched_share=0,
+                                shuffle=False)
     result = engineer(train, findings, summary, settings)
     kept = [f.split("+")[0] for f in result.files]
     assert kept == ["0/0.png", "0/1.png", "0/4.png", "0/5.png", "1/6.png", "2/9.png", "2/10.png",
@@ -59,26 +58,84 @@ def test_each_remedy_and_its_changelog(case):
 def test_switches_off_keep_the_set(case):
     train, findings, summary = case
     off = EngineerSettings(drop_duplicates=False, drop_corrupted=False, repair_inverted=True,
-                           label_errors="keep", rebalance="none", augment_shift=False,
-                           shuffle=False)
+                           label_errors="keep", validation=0, min_steps=0, balance=False,
+                           matched_share=0, shuffle=False)
     result = engineer(train, [dict(r, inverted=False, in_test=False) for r in findings], summary, off)
     assert result.labels.tolist() == train.labels.tolist()
     assert np.array_equal(result.images, train.images[:, 0].numpy())
 
 
-def test_rebalance_and_shuffle(case):
+def test_growth_balances_classes_and_shuffles(case):
     train, findings, summary = case
     findings[7].update(label_issue=False)
     findings[8].update(in_test=False)
-    ordered = engineer(train, findings, summary, EngineerSettings(rebalance="max", shuffle=False))
+    settings = EngineerSettings(validation=0, min_steps=0, matched_share=0, shuffle=False)
+    ordered = engineer(train, findings, summary, settings)
     # Class 0 keeps 4, class 2 has 4 with the relabelled image, class 1 keeps 7 and 8 and gets
-    # two jittered copies.
+    # two copies, one of each.
     assert np.bincount(ordered.labels, minlength=3).tolist() == [4, 4, 4]
     added = [e for e in ordered.changelog.entries if e["action"] == "added"]
-    assert [e["reason"] for e in added] == ["rebalance: class 1 up to 4"] * 2
-    assert all(f.split("+")[0] in ("1/7.png", "1/8.png") for f in ordered.files[-2:])
-    shuffled = engineer(train, findings, summary, EngineerSettings(rebalance="max"))
+    assert [e["reason"] for e in added] == ["growth: class 1 up to 4"] * 2
+    assert sorted(f.split("+")[0] for f in ordered.files[-2:]) == ["1/7.png", "1/8.png"]
+    assert not np.array_equal(ordered.images[-1], ordered.images[-2])
+    shuffled = engineer(train, findings, summary, EngineerSettings(validation=0, min_steps=0,
+                                                                   matched_share=0))
     assert shuffled.files != ordered.files and sorted(shuffled.files) == sorted(ordered.files)
+
+
+@pytest.mark.parametrize("epochs, batch, min_steps, matched_share, expected", [
+    (50, 4, 0, 0.0, 12),      # balance alone: 3 classes of 4
+    (50, 4, 100, 0.0, 12),    # 100 steps of 4 over 50 epochs need 8 images: fewer than 12
+    (50, 4, 500, 0.0, 42),    # 40 images needed, shared as 14 per class
+    (10, 4, 0, 0.5, 21),      # half of the set must be copies: 10 cleaned → 20, 7 a class
+])
+def test_the_size_rule_gives_the_fixed_schedule_its_steps(case, epochs, batch, min_steps,
+                                                           matched_share, expected):
+    train, findings, summary = case
+    findings[7].update(label_issue=False)
+    findings[8].update(in_test=False)
+    settings = EngineerSettings(validation=0, min_steps=min_steps, matched_share=matched_share)
+    result = engineer(train, findings, summary, settings, Schedule(epochs, batch))
+    assert len(result.labels) == expected
+    assert len(set(np.bincount(result.labels).tolist())) == 1
+    sizing = result.report["sizing"]
+    assert sizing["images_after"] == expected
+    assert sizing["steps_per_epoch"] == -(-expected // batch)
+    assert sizing["total_steps"] == sizing["steps_per_epoch"] * epochs >= min_steps
+
+
+def test_an_estimated_test_prior_sets_the_class_shares(case):
+    train, findings, summary = case
+    findings[7].update(label_issue=False)
+    findings[8].update(in_test=False)
+    prior = {"estimate": {"0": 0.6, "1": 0.2, "2": 0.2}, "differs_from_uniform": True}
+    settings = EngineerSettings(validation=0, min_steps=0, matched_share=0)
+    result = engineer(train, findings, {**summary, "test_prior": prior}, settings)
+    counts = np.bincount(result.labels).tolist()
+    assert counts[0] == 3 * counts[1] == 3 * counts[2]
+    assert result.report["sizing"]["balanced_to"] == "estimated test prior"
+    unclear = {**prior, "differs_from_uniform": False}
+    result = engineer(train, findings, {**summary, "test_prior": unclear}, settings)
+    assert np.bincount(result.labels).tolist() == [4, 4, 4]
+
+
+def test_the_validation_split_is_stratified_seeded_and_never_copied(case):
+    labels = np.repeat(np.arange(3), [50, 20, 2])
+    first = stratified_split(labels, 0.1, np.random.default_rng(0))
+    assert np.bincount(labels[first]).tolist() == [5, 2, 1]
+    assert np.array_equal(first, stratified_split(labels, 0.1, np.random.default_rng(0)))
+    train, findings, summary = case
+    result = engineer(train, findings, summary, EngineerSettings(validation=0.25, min_steps=0))
+    assert len(result.val_labels) and not set(result.val_files) & {
+        f.split("+")[0] for f in result.files}
+    assert result.report["validation"]["images"] == len(result.val_labels)
+
+
+def test_a_size_rule_beyond_memory_fails_naming_the_key():
+    settings = EngineerSettings(min_steps=10 ** 9)
+    with pytest.raises(ParamsError, match=r"engineer\.task1\.min_steps asks for"):
+        settings.check_memory("engineer.task1", 50, 256, available_bytes=8 * 2 ** 30)
+    EngineerSettings().check_memory("engineer.task1", 50, 256, available_bytes=8 * 2 ** 30)
 
 
 def test_findings_of_another_set_are_refused(case):
@@ -87,25 +144,8 @@ def test_findings_of_another_set_are_refused(case):
         engineer(train, findings[:-1], summary, EngineerSettings())
 
 
-def test_shift_ranges_add_the_missing_spread():
-    shift = {"orientation": {"shifted": True, "train_std": 20.0, "test_std": 25.0,
-                             "train_mean": 0.0, "test_mean": 0.0},
-             "centre_x": {"shifted": True, "train_std": 0.5, "test_std": 1.5,
-                          "train_mean": 14.0, "test_mean": 15.0},
-             "height": {"shifted": False, "train_std": 1.0, "test_std": 3.0,
-                        "train_mean": 20.0, "test_mean": 20.0}}
-    ranges = shift_ranges(shift)
-    r = math.sqrt(3 * (25.0 ** 2 - 20.0 ** 2))
-    assert ranges["rotation"] == pytest.approx((-r, r))
-    s = math.sqrt(3 * (1.5 ** 2 - 0.5 ** 2))
-    assert ranges["shift_x"] == pytest.approx((1 - s, 1 + s))
-    assert ranges["scale"] == (1.0, 1.0) and ranges["shift_y"] == (0.0, 0.0)
-
-
-def test_random_affine_identity_and_leak_check():
+def test_leak_check():
     image = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
-    same = random_affine(image, np.random.default_rng(1), (0, 0), (0, 0), (0, 0), (1, 1))
-    assert np.array_equal(same, image)
     assert leaked_test_images(np.stack([image, 255 - image]), np.stack([image])) == 1
 
 
@@ -155,12 +195,13 @@ def test_bad_input_is_reported_and_quarantined_with_its_reason(tmp_path, write_d
         "task1/train/5/colour.png": "not 8-bit grayscale (colour8 28x28)",
         "task1/train/6/photo.jpg": "not a .png file",
         "task1/train/7": "no readable image",
-        "task1/train/seven": "folder name is not a digit label",
+        "task1/train/seven": "folder name is not a digit label 0-9",
     }
     assert result.summary["class_balance"]["empty_classes"] == ["7"]
 
     engineered = engineer(train, result.findings, result.summary,
-                          EngineerSettings(rebalance="none", shuffle=False))
+                          EngineerSettings(validation=0, min_steps=0, balance=False,
+                                           matched_share=0, shuffle=False))
     log = {(e["action"], e["file"]): e["reason"] for e in engineered.changelog.entries}
     for path, reason in reasons.items():
         assert log[("quarantined", path)] == f"bad input: {reason}"

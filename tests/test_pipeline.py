@@ -29,9 +29,15 @@ def sh(cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedProc
 
 
 def set_params(repo: Path, **sections: dict) -> None:
+    def merge(into: dict, values: dict) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in sections.items():
-        params[section].update(values)
+    merge(params, sections)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -47,8 +53,10 @@ def repo(tmp_path_factory) -> Path:
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, copy / name)
     sh(copy, sys.executable, "-m", "vvpipe.standin", "--digits-per-class", "10")
+    # One epoch: the size rule is kept to a few steps, or it would grow the set to 8,000 batches.
     set_params(copy, task1={"epochs": 1}, task2={"epochs": 2}, task3={"epochs": 1},
-               task4={"epochs": 1}, analyze={"cv_steps": 20, "cv_folds": 2})
+               task4={"epochs": 1}, analyze={"cv_steps": 20, "cv_folds": 2},
+               engineer={task: {"min_steps": 2} for task in ("task1", "task3")})
     sh(copy, "git", "init", "-q")
     sh(copy, "dvc", "add", "-q", "data.tar.xz")
     sh(copy, "git", "add", "-A")
@@ -76,6 +84,13 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         curve = (repo / "dvclive" / task / "plots/metrics/val_accuracy.tsv").read_text().split()
         assert curve[:2] == ["step", "val_accuracy"] and curve[2] == "1"
         assert (repo / "reports" / task / "confusion.csv").read_text().count("\n") == 21
+        # The choices were made without test labels: the prepared file holds none.
+        assert torch.load(repo / "prepared" / f"{task}.pt")["test"]["labels"] is None
+        assert metrics["val_samples"] == engineering["validation"]["images"] > 0
+        assert 0 <= metrics["min_class_recall"] <= 1 and 0 <= metrics["val_accuracy"] <= 1
+        training = json.loads((repo / "reports" / task / "training.json").read_text())
+        assert 1 <= len(training["attempts"]) <= 3 and training["val_images"] > 0
+        assert engineering["sizing"]["total_steps"] >= 2
     for task in ("task1", "task3"):
         audit = json.loads((repo / "metrics" / f"audit_{task}.json").read_text())
         assert audit["skipped"] is False and audit["label_errors"]["truth"] > 0

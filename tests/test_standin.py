@@ -1,6 +1,7 @@
 import hashlib
 import json
 import tarfile
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -95,3 +96,51 @@ def test_no_test_digit_is_a_training_digit(full_standin):
 def test_small_config_scales_down():
     config = small_config(10)
     assert config.test_per_class == 2 and config.digits_per_class == 10
+
+
+@pytest.mark.parametrize("profile", ["small-imbalanced", "photometric", "clean"])
+def test_every_profile_builds_deterministically_with_its_own_manifest(tmp_path, profile):
+    for name in ("a", "b"):
+        main(["--out", str(tmp_path / f"{name}.tar.xz"), "--manifest", str(tmp_path / f"{name}.json"),
+              "--digits-per-class", "20", "--profile", profile])
+    assert (tmp_path / "a.tar.xz").read_bytes() == (tmp_path / "b.tar.xz").read_bytes()
+    manifest = json.loads((tmp_path / "a.json").read_text())
+    assert manifest["config"]["profile"] == profile
+
+
+def test_an_unknown_profile_fails_naming_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        main(["--profile", "tiny", "--out", "x.tar.xz"])
+    assert "--profile 'tiny' does not exist; profiles: default, small-imbalanced" in \
+        capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    from vvpipe.standin import PROFILES
+
+    return {name: build(PROFILES[name]) for name in ("small-imbalanced", "photometric", "clean")}
+
+
+def test_small_imbalanced_profile(profiles):
+    standin = profiles["small-imbalanced"]
+    train = standin.splits["task1/train"]
+    folders = Counter(s.label for s in train)
+    assert 15_000 <= len(train) <= 20_000 and len(standin.splits["task1/test"]) == 10_000
+    assert max(folders.values()) / min(folders.values()) >= 12
+    assert sum(n > 2500 for n in folders.values()) in (2, 3)
+    swapped = Counter(s.true_label for s in train if s.label == 5)
+    assert swapped[3] / folders[5] == pytest.approx(0.66, abs=0.03)
+    assert rate(train, "duplicate", "blank", "saturated", "noise", "inverted") < 0.005
+
+
+def test_photometric_and_clean_profiles(profiles):
+    photometric = profiles["photometric"]
+    assert not any(s.faults for s in photometric.splits["task3/train"])
+    test, source = photometric.splits["task3/test"], profiles["clean"].splits["task3/test"]
+    contrast = [np.percentile(x.image, 99) - np.median(x.image) for x in test]
+    assert np.mean(contrast) < 0.8 * np.mean([np.percentile(x.image, 99) for x in source])
+    clean = profiles["clean"]
+    assert not any(s.faults for split in clean.splits.values() for s in split)
+    assert all(np.array_equal(a.image, b.image) for a, b in
+               zip(clean.splits["task1/test"], clean.splits["task3/test"]))

@@ -25,8 +25,11 @@ from vvpipe.files import atomic_output
 MID_GREY = 127.5
 
 # The image properties compared between the training and the test set; none needs a label.
-SHIFT_PROPERTIES = ("orientation", "centre_x", "centre_y", "height", "width", "thickness",
-                    "intensity", "inverted")
+# The geometric ones come from the ink, the photometric ones describe how it was imaged.
+GEOMETRIC_PROPERTIES = ("orientation", "centre_x", "centre_y", "height", "width", "thickness",
+                        "intensity")
+PHOTOMETRIC_PROPERTIES = ("sharpness", "anisotropy", "noise", "contrast")
+SHIFT_PROPERTIES = (*GEOMETRIC_PROPERTIES, *PHOTOMETRIC_PROPERTIES, "inverted")
 
 
 def pixel_hash(image: np.ndarray) -> str:
@@ -66,11 +69,20 @@ def neighbour_correlation(images: np.ndarray) -> np.ndarray:
     return result / len(pairs)
 
 
+def ink_threshold(images: np.ndarray) -> np.ndarray:
+    """Per image, halfway between its background (median) and its ink (99th percentile) level,
+    so that a faded or low-contrast digit still has strokes."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    background, ink = np.percentile(flat, [50, 99], axis=1)
+    return (background + ink) / 2
+
+
 def shape_properties(images: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image geometry and intensity of white-on-black digits (invert dark-on-light first)."""
     x = images.astype(np.float64)
     n, height, width = x.shape
-    ink = x / 255.0
+    background = np.median(x.reshape(n, -1), axis=1)[:, None, None]
+    ink = np.clip(x - background, 0, None) / 255.0
     mass = ink.sum((1, 2)) + 1e-9
     rows, cols = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
     cy = (ink * rows).sum((1, 2)) / mass
@@ -78,9 +90,10 @@ def shape_properties(images: np.ndarray) -> dict[str, np.ndarray]:
     mu20 = (ink * (cols - cx[:, None, None]) ** 2).sum((1, 2)) / mass
     mu02 = (ink * (rows - cy[:, None, None]) ** 2).sum((1, 2)) / mass
     mu11 = (ink * (cols - cx[:, None, None]) * (rows - cy[:, None, None])).sum((1, 2)) / mass
-    # Angle of the main axis from the vertical, in degrees (positive: leaning right).
-    orientation = np.degrees(0.5 * np.arctan2(2 * mu11, mu02 - mu20))
-    on = x > MID_GREY
+    # Angle of the main axis from the vertical, in degrees, positive when the top leans right.
+    # Rows grow downwards, so a right-leaning stroke has a negative row/column covariance.
+    orientation = np.degrees(0.5 * np.arctan2(-2 * mu11, mu02 - mu20))
+    on = x > np.maximum(ink_threshold(images), 1.0)[:, None, None]
     any_row, any_col = on.any(2), on.any(1)
 
     def extent(mask: np.ndarray) -> np.ndarray:
@@ -104,6 +117,66 @@ def shape_properties(images: np.ndarray) -> dict[str, np.ndarray]:
         "thickness": np.where(boundary > 0, 2 * area / np.maximum(boundary, 1), 0.0),
         "intensity": x.reshape(n, -1).mean(1),
     }
+
+
+SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
+
+
+def gradients(images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sobel derivatives (per pixel step) of a batch of images, by one convolution kernel."""
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+    kernels = torch.stack([SOBEL_X, SOBEL_X.T]).unsqueeze(1)
+    g = nn.functional.conv2d(x, kernels, padding=1)
+    return g[:, 0], g[:, 1]
+
+
+def photometric_properties(images: np.ndarray) -> dict[str, np.ndarray]:
+    """How each white-on-black digit was imaged, without labels:
+
+    - ``contrast``: ink level (99th percentile) minus background level (median);
+    - ``sharpness``: mean gradient magnitude over the strongest 10 % of edges, over the contrast
+      (so a faint but sharp digit stays sharp; blur lowers it);
+    - ``anisotropy``: (λ1 − λ2)/(λ1 + λ2) of the image's gradient structure tensor, which a
+      directional (motion) blur raises; ``blur_direction`` is its main gradient direction in
+      degrees, [0, 180);
+    - ``noise``: robust standard deviation of the high-pass residual in the 3-pixel frame, which
+      is background in a centred digit.
+    """
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    background, ink = np.percentile(flat, [50, 99], axis=1)
+    contrast = ink - background
+    gx, gy = gradients(images)
+    magnitude = torch.sqrt(gx ** 2 + gy ** 2).flatten(1)
+    top = magnitude.topk(max(1, magnitude.shape[1] // 10), dim=1).values.mean(1).double().numpy()
+    jxx, jyy, jxy = ((gx * gx).sum((1, 2)), (gy * gy).sum((1, 2)), (gx * gy).sum((1, 2)))
+    root = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2)
+    anisotropy = (root / (jxx + jyy).clamp_min(1e-9)).double().numpy()
+    direction = (np.degrees(0.5 * torch.atan2(2 * jxy, jxx - jyy).double().numpy())) % 180
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+    residual = (x - nn.functional.avg_pool2d(x, 3, stride=1, padding=1,
+                                             count_include_pad=False))[:, 0].numpy()
+    frame = np.ones(images.shape[1:], dtype=bool)
+    frame[3:-3, 3:-3] = False
+    values = residual[:, frame]
+    noise = 1.4826 * np.median(np.abs(values - np.median(values, axis=1, keepdims=True)), axis=1)
+    return {"sharpness": np.where(contrast > 0, top / np.maximum(contrast, 1e-9), 0.0),
+            "anisotropy": anisotropy, "noise": noise, "contrast": contrast,
+            "blur_direction": direction}
+
+
+def image_properties(upright: np.ndarray) -> dict[str, np.ndarray]:
+    """Every property the shift is measured and matched on, for upright (white-on-black) images."""
+    return {**shape_properties(upright), **photometric_properties(upright)}
+
+
+def direction_summary(degrees: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Mean axis of undirected angles (doubled-angle circular mean) and its concentration in
+    [0, 1]: 0 when every direction is as common, 1 when all agree."""
+    doubled = np.radians(2 * degrees)
+    w = weights / max(weights.sum(), 1e-12)
+    c, s = (w * np.cos(doubled)).sum(), (w * np.sin(doubled)).sum()
+    return {"mean_direction": float(np.degrees(np.arctan2(s, c) / 2) % 180),
+            "concentration": float(np.hypot(c, s))}
 
 
 @dataclass
@@ -177,10 +250,12 @@ class QuickNet(nn.Module):
 
 def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups: np.ndarray,
                                   settings: AnalysisSettings, device: torch.device,
-                                  progress: bool = True) -> np.ndarray:
+                                  progress: bool = True, unlabelled: np.ndarray | None = None
+                                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Out-of-fold softmax probabilities: each image is scored by a model that never saw it.
     Images of one ``groups`` value (exact copies) stay in one fold so a copy cannot vouch for
-    itself."""
+    itself. ``unlabelled`` images (the test pixels) get the mean of the fold models'
+    probabilities."""
     rng = np.random.default_rng(settings.seed)
     unique_groups = np.unique(groups)
     fold_of_group = dict(zip(unique_groups, rng.permutation(len(unique_groups)) % settings.cv_folds))
@@ -188,6 +263,9 @@ def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups
     x_all = torch.from_numpy(images).float().div_(255.0).unsqueeze(1).to(device)
     y_all = torch.from_numpy(labels).long().to(device)
     probabilities = np.zeros((len(images), 10))
+    extra = (torch.from_numpy(unlabelled).float().div_(255.0).unsqueeze(1).to(device)
+             if unlabelled is not None else None)
+    extra_probabilities = np.zeros((len(unlabelled), 10)) if unlabelled is not None else None
     generator = torch.Generator().manual_seed(settings.seed)
     bar = tqdm(range(settings.cv_folds), desc="cross-validation folds", disable=not progress)
     for fold in bar:
@@ -213,7 +291,49 @@ def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups
             for start in range(0, len(held_out), 1024):
                 batch = held_out[start:start + 1024]
                 probabilities[batch.cpu().numpy()] = torch.softmax(model(x_all[batch]), 1).cpu().numpy()
-    return probabilities
+            if extra is not None:
+                for start in range(0, len(extra), 1024):
+                    extra_probabilities[start:start + 1024] += torch.softmax(
+                        model(extra[start:start + 1024]), 1).cpu().numpy() / settings.cv_folds
+    return probabilities, extra_probabilities
+
+
+def em_prior(probabilities: np.ndarray, train_prior: np.ndarray, iterations: int = 100,
+             tolerance: float = 1e-8) -> np.ndarray:
+    """The class prior of an unlabelled set by EM re-estimation (Saerens, Latinne & Decaestecker,
+    2002): re-weight each posterior by new prior / training prior, renormalise, average, repeat."""
+    prior = train_prior.copy()
+    ratio_base = np.where(train_prior > 0, 1 / np.maximum(train_prior, 1e-12), 0.0)
+    for _ in range(iterations):
+        adjusted = probabilities * (prior * ratio_base)[None, :]
+        adjusted /= np.maximum(adjusted.sum(1, keepdims=True), 1e-12)
+        new = adjusted.mean(0)
+        if np.abs(new - prior).max() < tolerance:
+            return new
+        prior = new
+    return prior
+
+
+def estimate_test_prior(probabilities: np.ndarray, train_labels: np.ndarray, classes: int,
+                        seed: int, resamples: int = 200, min_effect: float = 0.05) -> dict:
+    """The test set's class prior from unlabelled predictions, with a bootstrap standard error.
+    It counts as different from uniform only when its total-variation distance from uniform
+    exceeds both ``min_effect`` and three bootstrap standard errors of that distance."""
+    train_prior = np.bincount(train_labels, minlength=classes)[:classes] / max(len(train_labels), 1)
+    estimate = em_prior(probabilities, train_prior)
+    rng = np.random.default_rng(seed)
+    uniform = np.full(classes, 1 / classes)
+    boot = np.array([em_prior(probabilities[rng.integers(0, len(probabilities),
+                                                         len(probabilities))], train_prior)
+                     for _ in range(resamples)])
+    distance = 0.5 * np.abs(estimate - uniform).sum()
+    distance_se = float((0.5 * np.abs(boot - uniform).sum(1)).std())
+    return {"method": "EM re-estimation (Saerens et al. 2002) on the cross-validation models' "
+                      f"mean test probabilities; {resamples} bootstrap resamples",
+            "estimate": {str(c): round(float(p), 4) for c, p in enumerate(estimate)},
+            "standard_error": {str(c): round(float(e), 4) for c, e in enumerate(boot.std(0))},
+            "distance_from_uniform": float(distance), "distance_standard_error": distance_se,
+            "differs_from_uniform": bool(distance > max(min_effect, 3 * distance_se))}
 
 
 def label_issues(labels: np.ndarray, probabilities: np.ndarray,
@@ -238,7 +358,7 @@ def shift_statistics(train: dict[str, np.ndarray], test: dict[str, np.ndarray],
     the spread ratio, and whether it counts as a shift (p below ``alpha`` and distance at least
     ``min_effect``)."""
     result = {}
-    for name in SHIFT_PROPERTIES:
+    for name in (p for p in SHIFT_PROPERTIES if p in train and p in test):
         a, b = train[name].astype(np.float64), test[name].astype(np.float64)
         ks = stats.ks_2samp(a, b)
         pooled = np.sqrt((a.var() + b.var()) / 2)
@@ -310,10 +430,11 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
 
     usable = ~checks.corrupted
     index = np.flatnonzero(usable)
+    test_checks = check_images(test_images, settings.outlier_mad)
     probabilities = np.full((n, 10), np.nan)
-    probabilities[index] = cross_validated_probabilities(
+    probabilities[index], test_probabilities = cross_validated_probabilities(
         checks.upright[index], labels[index], np.array([hashes[i] for i in index]), settings,
-        device, progress)
+        device, progress, unlabelled=test_checks.upright)
     flagged = np.zeros(n, dtype=bool)
     quality = np.full(n, np.nan)
     flagged[index], quality[index], noise = label_issues(labels[index], probabilities[index],
@@ -321,13 +442,14 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
     predicted = np.where(usable, np.nan_to_num(probabilities).argmax(1), -1)
     confidence = np.where(usable, np.nan_to_num(probabilities).max(1), np.nan)
 
-    test_checks = check_images(test_images, settings.outlier_mad)
-    train_shape = shape_properties(checks.upright[index])
+    train_shape = image_properties(checks.upright[index])
     train_shape["inverted"] = checks.inverted[index].astype(np.float64)
-    test_shape = shape_properties(test_checks.upright)
+    test_shape = image_properties(test_checks.upright)
     test_shape["inverted"] = test_checks.inverted.astype(np.float64)
     shift = shift_statistics(train_shape, test_shape, settings.shift_alpha,
                              settings.shift_min_effect)
+    blur_direction = {name: direction_summary(props["blur_direction"], props["anisotropy"])
+                      for name, props in (("train", train_shape), ("test", test_shape))}
 
     findings = [{
         "file": files[i], "label": int(labels[i]), "pixel_hash": hashes[i],
@@ -359,6 +481,9 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
                          "estimated_noise_per_class": noise},
         "shift": shift,
         "shifted_properties": [name for name, s in shift.items() if s["shifted"]],
+        "blur_direction": blur_direction,
+        "test_prior": estimate_test_prior(test_probabilities, labels[index], 10, settings.seed,
+                                          min_effect=settings.prior_min_effect),
         "ordering": ordering(labels, settings.loader_batch_size),
         "test_images_in_training_set": int(in_test.sum()),
         "bad_input": _bad_input(inventory, f"{task}/train/"),

@@ -13,10 +13,12 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from vvpipe.data import SPLITS, TASKS, is_image_name, is_label_folder, size_problem
-from vvpipe.standin import STANDIN_MARKER, sha256_of
+from vvpipe.data import NOT_A_LABEL, SPLITS, TASKS, is_image_name, is_label_folder, size_problem
+from vvpipe.files import sha256_of
 
 ROOT = "data"
+# A stand-in archive says so in this file; the inventory records the archive kind from it.
+STANDIN_MARKER = "data/STANDIN.md"
 
 
 class ArchiveError(RuntimeError):
@@ -124,7 +126,7 @@ def inventory(data_dir: Path, archive: Path) -> dict:
                     report["stray"].append({"path": relative, "reason": "file outside a label folder"})
                     continue
                 if not is_label_folder(folder.name):
-                    report["stray"].append({"path": relative, "reason": "folder name is not a digit label"})
+                    report["stray"].append({"path": relative, "reason": NOT_A_LABEL})
                     continue
                 classes[folder.name] = 0
                 for file in sorted(folder.iterdir()):

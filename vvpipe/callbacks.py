@@ -314,6 +314,14 @@ class DVCLiveLogger(Callback):
         if self.live is not None:
             self.live.end()
 
+    @classmethod
+    def write(cls, directory: Path, history: list[EpochLog]) -> None:
+        """Curves of a finished run, written afresh (for a run chosen among several)."""
+        logger = cls(directory)
+        run = type("FinishedRun", (), {"history": history})()
+        logger.on_fit_start(run)
+        logger.on_fit_end(run)
+
 
 
 def make_scheduler(settings: SchedulerSettings, optimizer: torch.optim.Optimizer, mode: str,

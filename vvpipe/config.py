@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 import re
 import types
 import typing
@@ -109,9 +111,18 @@ class TrainSettings:
     shuffle_test: bool = True
     seed: int = 0
     device: str = "auto"
+    # The order of the training set is ours to choose: when a class's validation recall ends
+    # below min_class_recall (a class the fixed setup never learned), train again on another
+    # order, up to order_attempts runs in all, and keep the run that validates best.
+    order_attempts: int = 1
+    min_class_recall: float = 0.5
 
     def validate(self, where: str) -> None:
         require(self.epochs >= 1, f"{where}.epochs", f"must be at least 1, got {self.epochs}")
+        require(self.order_attempts >= 1, f"{where}.order_attempts",
+                f"must be at least 1, got {self.order_attempts}")
+        require(0 <= self.min_class_recall <= 1, f"{where}.min_class_recall",
+                f"must be in [0, 1], got {self.min_class_recall}")
         require(self.lr > 0, f"{where}.lr", f"must be positive, got {self.lr}")
         require(0 <= self.momentum < 1, f"{where}.momentum", f"must be in [0, 1), got {self.momentum}")
         require(self.batch_size >= 1, f"{where}.batch_size", f"must be at least 1, got {self.batch_size}")
@@ -316,10 +327,12 @@ class AnalysisSettings:
     shift_min_effect: float = 0.05  # and the smallest KS distance that counts as a shift
     loader_batch_size: int = 256  # the batch size the ordering check assumes
     grid_examples: int = 24  # images per example grid
+    prior_min_effect: float = 0.05  # total-variation distance from uniform that counts
     device: str = "auto"
 
     def validate(self, where: str) -> None:
         require(self.outlier_mad > 0, f"{where}.outlier_mad", "must be positive")
+        require(0 <= self.prior_min_effect < 1, f"{where}.prior_min_effect", "must be in [0, 1)")
         require(self.cv_folds >= 2, f"{where}.cv_folds", f"must be at least 2, got {self.cv_folds}")
         require(self.cv_steps >= 1, f"{where}.cv_steps", "must be at least 1")
         require(self.cv_batch_size >= 1, f"{where}.cv_batch_size", "must be at least 1")
@@ -335,13 +348,10 @@ class AnalysisSettings:
 LABEL_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
                  "predicted_neq_given")
 LABEL_REMEDIES = ("keep", "relabel", "drop")
-REBALANCE_TARGETS = ("none", "median", "max")
-
-
 @dataclasses.dataclass(frozen=True)
 class JitterSettings:
-    """Ranges of the random affine copies that oversample a small class: ± degrees, ± pixels,
-    and ± relative scale."""
+    """The least variation of a copy: ± degrees, ± pixels and ± relative scale. Fitted spreads
+    never go below these, so a copy is never a mere repeat."""
 
     rotation: float = 10.0
     shift: float = 1.0
@@ -363,15 +373,32 @@ class EngineerSettings:
     repair_inverted: bool = True  # re-invert dark-on-light digits (else drop them)
     label_errors: str = "relabel"  # keep | relabel | drop the flagged images
     relabel_min_confidence: float = 0.9  # below it a flagged image is dropped, not relabelled
-    rebalance: str = "median"  # oversample small classes up to the median (or max) class size
+    validation: float = 0.1  # stratified share of the cleaned set held out for validation
+    min_steps: int = 8000  # optimizer steps the fixed schedule must get; 0: no size rule
+    balance: bool = True  # grow every class to the same size (or to the estimated test prior)
+    matched_share: float = 0.5  # least share of the set made of test-matched copies
+    match_test: bool = True  # fit the copies' degradation to the test images' properties
     oversample_jitter: JitterSettings = JitterSettings()
-    augment_shift: bool = True  # add copies drawn to cover the measured train/test shift
-    shift_copies: int = 1  # augmented copies per image when a shift was measured
     shuffle: bool = True  # store the set in a random order: no class-sorted batches
 
     def validate(self, where: str) -> None:
         require_choice(self.label_errors, LABEL_REMEDIES, f"{where}.label_errors")
         require(0 <= self.relabel_min_confidence <= 1, f"{where}.relabel_min_confidence",
                 f"must be in [0, 1], got {self.relabel_min_confidence}")
-        require_choice(self.rebalance, REBALANCE_TARGETS, f"{where}.rebalance")
-        require(self.shift_copies >= 0, f"{where}.shift_copies", "must be 0 or more")
+        require(0 <= self.validation <= 0.5, f"{where}.validation",
+                f"must be in [0, 0.5], got {self.validation}")
+        require(self.min_steps >= 0, f"{where}.min_steps", f"must be 0 or more, got {self.min_steps}")
+        require(0 <= self.matched_share < 1, f"{where}.matched_share",
+                f"must be in [0, 1), got {self.matched_share}")
+
+    def check_memory(self, where: str, epochs: int, batch_size: int,
+                     available_bytes: int | None = None) -> None:
+        """Fail before any work when the size rule asks for a set that cannot fit in memory
+        (the set is held as uint8 and handed to the trainer, which batches it as float32)."""
+        images = math.ceil(self.min_steps / epochs) * batch_size
+        needed = images * 28 * 28 * (1 + 4)
+        if available_bytes is None:
+            available_bytes = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        require(needed <= available_bytes / 2, f"{where}.min_steps",
+                f"asks for {images:,} images ({needed / 2**30:.1f} GiB as uint8 plus float32), "
+                f"more than half of the {available_bytes / 2**30:.1f} GiB of free memory")

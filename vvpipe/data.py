@@ -24,8 +24,13 @@ SPLITS = ("train", "test")
 IMAGE_SHAPE = (28, 28)
 
 
+LABEL_FOLDERS = tuple(str(digit) for digit in range(10))
+NOT_A_LABEL = "folder name is not a digit label 0-9"
+
+
 def is_label_folder(name: str) -> bool:
-    return name.isascii() and name.isdigit()
+    """Only ``0``-``9`` name a class: ``10``, ``07`` or ``x`` are bad input, not new labels."""
+    return name in LABEL_FOLDERS
 
 
 def is_image_name(path: Path) -> bool:
@@ -42,15 +47,25 @@ def size_problem(height: int, width: int) -> str | None:
 
 @dataclass
 class ImageSet:
-    """A split held in memory: uint8 images (N,1,28,28), int64 labels, and their file names."""
+    """A split held in memory: uint8 images (N,1,28,28), int64 labels, and their file names.
+    A test set is stored without its labels (``labels`` None) wherever choices are made; only
+    the evaluation stages join them back (``with_labels``)."""
 
     images: torch.Tensor
-    labels: torch.Tensor
+    labels: torch.Tensor | None
     files: list[str]
     skipped: list[dict] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
+
+    def without_labels(self) -> ImageSet:
+        return ImageSet(self.images, None, self.files, self.skipped)
+
+    def with_labels(self, labels: torch.Tensor, files: list[str]) -> ImageSet:
+        if list(files) != list(self.files):
+            raise ValueError("the test labels describe other files than the test images")
+        return ImageSet(self.images, labels, self.files, self.skipped)
 
     def to_dict(self) -> dict:
         return {"images": self.images, "labels": self.labels, "files": self.files,
@@ -80,7 +95,7 @@ def read_split(root: Path) -> ImageSet:
         if not folder.is_dir():
             continue
         if not is_label_folder(folder.name):
-            skipped.append({"path": folder.as_posix(), "reason": "folder name is not a digit label"})
+            skipped.append({"path": folder.as_posix(), "reason": NOT_A_LABEL})
             continue
         for path in sorted(folder.iterdir()):
             if not is_image_name(path) or not path.is_file():

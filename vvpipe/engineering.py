@@ -1,24 +1,20 @@
 """Turning the analysis into a better training set: each remedy is one switch in params.yaml,
-and every image dropped, changed or added is written to the changelog with its reason."""
+and every image dropped, changed, held out or added is written to the changelog with its reason.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 import torch
 
 from vvpipe.analysis import pixel_hash
 from vvpipe.config import EngineerSettings
 from vvpipe.data import ImageSet
-
-# Properties whose measured shift a random affine copy can reproduce, and the transform part
-# that does it.
-SHIFT_TRANSFORMS = {"orientation": "rotation", "centre_x": "shift_x", "centre_y": "shift_y",
-                    "height": "scale"}
+from vvpipe.degradation import FIT_SAMPLE, Degradation, fit_degradation, ks_table
 
 
 @dataclass
@@ -35,59 +31,41 @@ class Changelog:
         return {action: dict(sorted(c.items())) for action, c in sorted(result.items())}
 
 
-def random_affine(image: np.ndarray, rng: np.random.Generator, rotation: tuple[float, float],
-                  shift_x: tuple[float, float], shift_y: tuple[float, float],
-                  scale: tuple[float, float]) -> np.ndarray:
-    """One copy of a white-on-black digit rotated, shifted and scaled about its centre by values
-    drawn uniformly from the given (low, high) ranges."""
-    angle = rng.uniform(*rotation)
-    factor = rng.uniform(*scale)
-    height, width = image.shape
-    matrix = cv2.getRotationMatrix2D((width / 2 - 0.5, height / 2 - 0.5), angle, factor)
-    matrix[0, 2] += rng.uniform(*shift_x)
-    matrix[1, 2] += rng.uniform(*shift_y)
-    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+@dataclass(frozen=True)
+class Schedule:
+    """The fixed training schedule the engineered set feeds: it decides the optimizer steps."""
 
+    epochs: int
+    batch_size: int
 
-def shift_ranges(shift: dict[str, dict]) -> dict[str, tuple[float, float]]:
-    """Transform ranges that widen the training distribution of each shifted property to the
-    test's: the mean moves by the difference of means, and a uniform range adds the missing
-    spread (a uniform on ±r has standard deviation r/√3, and variances add)."""
-    ranges = {"rotation": (0.0, 0.0), "shift_x": (0.0, 0.0), "shift_y": (0.0, 0.0),
-              "scale": (1.0, 1.0)}
-    for name, part in SHIFT_TRANSFORMS.items():
-        s = shift.get(name)
-        if not s or not s["shifted"]:
-            continue
-        spread = math.sqrt(3 * max(0.0, s["test_std"] ** 2 - s["train_std"] ** 2))
-        offset = s["test_mean"] - s["train_mean"]
-        if part == "scale":
-            spread, offset = spread / s["train_mean"], offset / s["train_mean"]
-            ranges[part] = (1 + offset - spread, 1 + offset + spread)
-        elif part == "rotation":
-            # Orientation is measured clockwise-positive in image coordinates; OpenCV turns
-            # counter-clockwise for positive angles.
-            ranges[part] = (-offset - spread, -offset + spread)
-        else:
-            ranges[part] = (offset - spread, offset + spread)
-    return ranges
+    def images_for(self, min_steps: int) -> int:
+        """The smallest set that gives at least ``min_steps`` optimizer steps in all epochs."""
+        return math.ceil(min_steps / self.epochs) * self.batch_size
+
+    def steps(self, images: int) -> dict[str, int]:
+        per_epoch = math.ceil(images / self.batch_size)
+        return {"steps_per_epoch": per_epoch, "total_steps": per_epoch * self.epochs}
 
 
 @dataclass
 class EngineeredSet:
     images: np.ndarray
     labels: np.ndarray
-    files: list[str]  # source file, with "+<n>" for added copies
+    files: list[str]  # source file, with "+<kind><n>" for added copies
     changelog: Changelog
-    shift_ranges: dict[str, tuple[float, float]] | None
+    val_images: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8))
+    val_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    val_files: list[str] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
 
 
-def engineer(train: ImageSet, findings: list[dict], summary: dict,
-             settings: EngineerSettings) -> EngineeredSet:
+def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: EngineerSettings,
+             schedule: Schedule | None = None, test_images: np.ndarray | None = None
+             ) -> EngineeredSet:
     """Apply each switched-on remedy to the training set, in this order: quarantine bad input,
-    drop test look-alikes, corrupted images and duplicates, repair polarity, fix labels,
-    rebalance, augment for the shift, shuffle."""
+    drop test look-alikes, corrupted images and duplicates, repair polarity, fix labels, hold
+    out the validation split, grow and balance the rest with copies that match the test
+    images' measured properties, shuffle."""
     log = Changelog()
     rng = np.random.default_rng(settings.seed)
     images = train.images[:, 0].numpy().copy()
@@ -144,55 +122,111 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict,
     index = np.flatnonzero(keep)
     images, labels = images[index], labels[index]
     files = [rows[i]["file"] for i in index]
+    classes_cleaned = class_counts(labels)
 
-    if settings.rebalance != "none":
-        images, labels, files = _rebalance(images, labels, files, settings, rng, log)
+    val_index = stratified_split(labels, settings.validation, rng)
+    in_val = np.zeros(len(labels), dtype=bool)
+    in_val[val_index] = True
+    for i in val_index:
+        log.add("held out", files[i], "validation split")
+    val_images, val_labels = images[in_val], labels[in_val]
+    val_files = [f for f, v in zip(files, in_val) if v]
+    images, labels = images[~in_val], labels[~in_val]
+    files = [f for f, v in zip(files, in_val) if not v]
 
-    ranges = None
-    if settings.augment_shift and summary["shifted_properties"] and settings.shift_copies:
-        ranges = shift_ranges(summary["shift"])
-        if ranges != shift_ranges({}):
-            copies = [random_affine(image, rng, **ranges)
-                      for _ in range(settings.shift_copies) for image in images]
-            added_files = [f"{f}+shift{k}" for k in range(settings.shift_copies) for f in files]
-            for name in added_files:
-                log.add("added", name, "shift augmentation: random affine copy",
-                        ranges={k: [round(a, 3), round(b, 3)] for k, (a, b) in ranges.items()})
-            images = np.concatenate([images, np.stack(copies)])
-            labels = np.concatenate([labels, np.tile(labels, settings.shift_copies)])
-            files += added_files
+    degradation, fit_report = Degradation.jitter_only(settings.oversample_jitter), None
+    if settings.match_test and test_images is not None and len(labels):
+        degradation, fit_report = fit_degradation(images, test_images, summary,
+                                                  settings.oversample_jitter, settings.seed)
+    targets, sizing = class_targets(labels, settings, schedule, summary.get("test_prior"))
+    images, labels, files = _grow(images, labels, files, targets, degradation, rng, log)
+    if fit_report is not None:
+        copies = np.flatnonzero(["+copy" in f for f in files])
+        pick = rng.permutation(copies)[:FIT_SAMPLE]
+        fit_report["ks_copies_vs_test"] = ks_table(images[pick], test_images)
 
     if settings.shuffle:
         order = rng.permutation(len(labels))
         images, labels, files = images[order], labels[order], [files[i] for i in order]
-    return EngineeredSet(images, labels, files, log, ranges)
+    report = {
+        "sizing": {**sizing, **(schedule.steps(len(labels)) if schedule else {}),
+                   "images_after": len(labels)},
+        "classes_cleaned": classes_cleaned,
+        "classes_after": class_counts(labels),
+        "validation": {"fraction": settings.validation, "images": len(val_labels),
+                       "classes": class_counts(val_labels)},
+        "copies": {"images": int(sum("+copy" in f for f in files)),
+                   "degradation": asdict(degradation)},
+        "test_matching": fit_report,
+    }
+    return EngineeredSet(images, labels, files, log, val_images, val_labels, val_files,
+                         report)
 
 
-def _rebalance(images: np.ndarray, labels: np.ndarray, files: list[str],
-               settings: EngineerSettings, rng: np.random.Generator,
-               log: Changelog) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Oversample each class below the median (or largest) class size with jittered copies of
-    its own images, so no image is merely repeated."""
-    counts = Counter(labels.tolist())
-    sizes = [counts.get(c, 0) for c in range(10)]
-    target = int(np.median(sizes) if settings.rebalance == "median" else max(sizes))
-    jitter = settings.oversample_jitter
+def class_counts(labels: np.ndarray) -> dict[str, int]:
+    return {str(c): int((labels == c).sum()) for c in np.unique(labels)}
+
+
+def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a seeded, stratified held-out share of each class (at least one image of
+    every class that has two or more)."""
+    held_out = []
+    for digit in np.unique(labels):
+        members = np.flatnonzero(labels == digit)
+        count = min(len(members) - 1, max(1, round(fraction * len(members)))) if fraction else 0
+        held_out.append(rng.permutation(members)[:count])
+    return np.sort(np.concatenate(held_out)) if held_out else np.zeros(0, dtype=np.int64)
+
+
+def class_targets(labels: np.ndarray, settings: EngineerSettings, schedule: Schedule | None,
+                  prior: dict | None) -> tuple[dict[int, int], dict]:
+    """How many images each class should have after growing.
+
+    The total is the largest of: the set as it is; the size that gives the fixed schedule
+    ``min_steps`` optimizer steps; the size at which copies make up ``matched_share`` of the set.
+    With ``balance`` the classes share it by the estimated test prior (uniform unless the test
+    prior measurably differs), and no class shrinks; without, they keep their proportions."""
+    classes = [int(c) for c in np.unique(labels)]
+    counts = np.array([(labels == c).sum() for c in classes], dtype=np.float64)
+    needed = schedule.images_for(settings.min_steps) if schedule and settings.min_steps else 0
+    for_share = counts.sum() / (1 - settings.matched_share)
+    if settings.balance:
+        use_prior = bool(prior and prior.get("differs_from_uniform"))
+        weights = (np.array([prior["estimate"][str(c)] for c in classes]) if use_prior
+                   else np.ones(len(classes)))
+        weights = np.maximum(weights, 1e-3) / np.maximum(weights, 1e-3).sum()
+    else:
+        use_prior, weights = False, counts / counts.sum()
+    total = max(counts.sum(), needed, for_share, (counts / weights).max())
+    targets = {c: max(int(n), math.ceil(total * w)) for c, n, w in zip(classes, counts, weights)}
+    return targets, {
+        "rule": "images = max(cleaned set, ceil(min_steps / epochs) * batch_size, "
+                "cleaned / (1 - matched_share), classes balanced to the largest)",
+        "min_steps": settings.min_steps, "images_for_min_steps": needed,
+        "images_before": int(counts.sum()), "balanced_to": "estimated test prior" if use_prior
+        else ("uniform" if settings.balance else "training proportions"),
+    }
+
+
+def _grow(images: np.ndarray, labels: np.ndarray, files: list[str], targets: dict[int, int],
+          degradation: Degradation, rng: np.random.Generator,
+          log: Changelog) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Fill each class up to its target with degraded copies of its own images, each source
+    used as evenly as possible, so no image is merely repeated."""
     new_images, new_labels, new_files = [images], [labels], list(files)
-    for digit in range(10):
+    for digit, target in targets.items():
         members = np.flatnonzero(labels == digit)
         missing = target - len(members)
         if missing <= 0 or not len(members):
             continue
-        sources = rng.choice(members, missing, replace=True)
-        new_images.append(np.stack([
-            random_affine(images[s], rng, (-jitter.rotation, jitter.rotation),
-                          (-jitter.shift, jitter.shift), (-jitter.shift, jitter.shift),
-                          (1 - jitter.scale, 1 + jitter.scale)) for s in sources]))
+        sources = np.concatenate([rng.permutation(members)
+                                  for _ in range(-(-missing // len(members)))])[:missing]
+        new_images.append(degradation.apply(images[sources], rng))
         new_labels.append(np.full(missing, digit, dtype=labels.dtype))
         for k, s in enumerate(sources):
-            name = f"{files[s]}+balance{k}"
+            name = f"{files[s]}+copy{k}"
             new_files.append(name)
-            log.add("added", name, f"rebalance: class {digit} up to {target}", label=digit)
+            log.add("added", name, f"growth: class {digit} up to {target}", label=int(digit))
     return np.concatenate(new_images), np.concatenate(new_labels), new_files
 
 

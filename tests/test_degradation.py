@@ -1,0 +1,102 @@
+"""Measured image properties, the degradation that reproduces a shift, and its fit."""
+
+import cv2
+import numpy as np
+import pytest
+
+from vvpipe.analysis import em_prior, estimate_test_prior, image_properties, shift_statistics
+from vvpipe.config import JitterSettings
+from vvpipe.degradation import Degradation, fit_degradation
+from vvpipe.standin import load_mnist_digits
+
+NO_JITTER = JitterSettings(rotation=0.0, shift=0.0, scale=0.0)
+
+
+def bar() -> np.ndarray:
+    image = np.zeros((1, 28, 28), dtype=np.uint8)
+    image[0, 4:24, 12:16] = 255
+    return image
+
+
+def test_a_positive_orientation_leans_the_top_to_the_right():
+    leaning = Degradation(rotation_mean=10.0).apply(bar(), np.random.default_rng(0))
+    rows, cols = np.nonzero(leaning[0] > 127)
+    assert cols[rows == rows.min()].mean() > cols[rows == rows.max()].mean()
+    assert image_properties(leaning)["orientation"][0] == pytest.approx(10.0, abs=1.0)
+
+
+def upright_at(images: np.ndarray, degrees: float) -> np.ndarray:
+    """Each image turned so that its own orientation becomes ``degrees``."""
+    own = image_properties(images)["orientation"]
+    # OpenCV turns anticlockwise for a positive angle: the top leans left.
+    return np.stack([cv2.warpAffine(image, cv2.getRotationMatrix2D((13.5, 13.5), a - degrees, 1.0),
+                                    (28, 28)) for image, a in zip(images, own)])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, _ = load_mnist_digits()
+    return images[:600]
+
+
+def summary_of(train: np.ndarray, test: np.ndarray) -> dict:
+    return {"shift": shift_statistics(image_properties(train), image_properties(test), 1e-3, 0.05)}
+
+
+@pytest.mark.parametrize("test_angle", [10.0, -10.0])
+def test_copies_land_on_the_test_orientation(digits, test_angle):
+    train, test = upright_at(digits[:300], 0.0), upright_at(digits[300:], test_angle)
+    fitted, report = fit_degradation(train, test, summary_of(train, test), NO_JITTER, seed=0)
+    copies = fitted.apply(train, np.random.default_rng(1))
+    measured = {name: image_properties(x)["orientation"].mean()
+                for name, x in (("train", train), ("test", test), ("copies", copies))}
+    assert measured["train"] == pytest.approx(0.0, abs=1.5)
+    assert measured["test"] == pytest.approx(test_angle, abs=1.5)
+    assert measured["copies"] == pytest.approx(measured["test"], abs=2.0)
+    assert report["ks_sum"]["fitted"] <= report["ks_sum"]["moment_start"]
+
+
+@pytest.mark.parametrize("transform, property_, direction", [
+    (Degradation(blur_share=1.0, blur_sigma=1.5), "sharpness", -1),
+    (Degradation(motion_share=1.0, motion_length=6.0, motion_direction=0.0), "anisotropy", +1),
+    (Degradation(contrast_share=1.0, contrast_low=0.4), "contrast", -1),
+    (Degradation(noise_share=1.0, noise_sd=25.0), "noise", +1),
+    (Degradation(thickness_mean=1.0), "thickness", +1),
+])
+def test_each_transform_moves_the_property_it_is_fitted_by(digits, transform, property_, direction):
+    before = image_properties(digits)[property_].mean()
+    after = image_properties(transform.apply(digits, np.random.default_rng(0)))[property_].mean()
+    assert np.sign(after - before) == direction
+
+
+def test_a_photometric_shift_is_matched(digits):
+    train, test = digits[:300], digits[300:]
+    degraded = Degradation(blur_share=0.6, blur_sigma=1.5, contrast_share=0.6, contrast_low=0.35,
+                           noise_share=0.6, noise_sd=20.0).apply(test, np.random.default_rng(3))
+    fitted, report = fit_degradation(train, degraded, summary_of(train, degraded), NO_JITTER, 0)
+    before, after = report["ks_train_vs_test"], report["ks_sum"]["fitted"]
+    assert before["contrast"] > 0.3 and before["noise"] > 0.3
+    assert after < 0.5 * sum(before.values())
+    assert fitted.contrast_share > 0 and fitted.noise_share > 0
+
+
+def test_em_recovers_a_shifted_prior_and_sees_none_in_a_uniform_set():
+    rng = np.random.default_rng(0)
+
+    def posteriors(labels: np.ndarray) -> np.ndarray:
+        # A classifier calibrated under a uniform prior: right 80 % of the time, and it says so.
+        wrong = rng.random(len(labels)) < 0.2
+        predicted = np.where(wrong, (labels + rng.integers(1, 3, len(labels))) % 3, labels)
+        p = np.full((len(labels), 3), 0.1)
+        p[np.arange(len(labels)), predicted] = 0.8
+        return p
+
+    skewed = rng.choice(3, 3000, p=[0.6, 0.2, 0.2])
+    estimate = em_prior(posteriors(skewed), np.full(3, 1 / 3))
+    assert estimate == pytest.approx([0.6, 0.2, 0.2], abs=0.03)
+    train_labels = np.repeat(np.arange(3), 100)
+    assert estimate_test_prior(posteriors(skewed), train_labels, 3, seed=0, resamples=50)[
+        "differs_from_uniform"]
+    uniform = rng.permutation(np.repeat(np.arange(3), 1000))
+    assert not estimate_test_prior(posteriors(uniform), train_labels, 3, seed=0, resamples=50)[
+        "differs_from_uniform"]

@@ -1,0 +1,58 @@
+"""Each stage in dvc.yaml lists exactly the vvpipe modules its script imports, directly or
+through other vvpipe modules, so that editing one re-runs every stage it feeds."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def vvpipe_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "vvpipe":
+                names.update(f"vvpipe/{alias.name}.py" for alias in node.names)
+            elif node.module.startswith("vvpipe."):
+                names.add(node.module.replace(".", "/") + ".py")
+        elif isinstance(node, ast.Import):
+            names.update(a.name.replace(".", "/") + ".py" for a in node.names
+                         if a.name.startswith("vvpipe."))
+    return names
+
+
+def closure(script: Path) -> set[str]:
+    seen: set[str] = set()
+    todo = list(vvpipe_imports(script))
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(vvpipe_imports(ROOT / module))
+    return seen
+
+
+def stages() -> list[tuple[str, str, list[str]]]:
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return [(name, stage["cmd"].split()[1], stage["deps"]) for name, stage in spec.items()]
+
+
+@pytest.mark.parametrize("name, script, deps", stages(), ids=[s[0] for s in stages()])
+def test_deps_match_the_import_closure(name, script, deps):
+    listed = {d for d in deps if d.startswith("vvpipe/")}
+    assert script in deps
+    assert listed == closure(ROOT / script), name
+
+
+def test_only_the_evaluation_stages_read_test_labels():
+    """Test labels live in prepared/<task>_test_labels.pt; every other file a stage reads holds
+    test pixels at most, so no choice can be made on them."""
+    readers = {name for name, _, deps in stages() if any("_test_labels" in d for d in deps)}
+    assert readers == {"evaluate", "evaluate_task2", "evaluate_task4"}
+    scripts = {script for _, script, _ in stages()}
+    for script in scripts:
+        uses_labels = "labelled_test_set" in (ROOT / script).read_text()
+        assert uses_labels == Path(script).stem.startswith("evaluate"), script
