@@ -376,7 +376,7 @@ class EngineerSettings:
     validation: float = 0.1  # stratified share of the cleaned set held out for validation
     min_steps: int = 8000  # optimizer steps the fixed schedule must get; 0: no size rule
     balance: bool = True  # grow every class to the same size (or to the estimated test prior)
-    matched_share: float = 0.5  # least share of the set made of test-matched copies
+    matched_share: float = 0.3  # least share of the set made of test-matched copies
     match_test: bool = True  # fit the copies' degradation to the test images' properties
     oversample_jitter: JitterSettings = JitterSettings()
     shuffle: bool = True  # store the set in a random order: no class-sorted batches
