@@ -32,6 +32,7 @@ def main() -> None:
         images, captions = result.examples[name]
         save_grid(images, captions, f"{task}: {title}", reports / "analysis" / f"{name}.png")
     stage.write_json(Path("analysis") / f"{task}.json", result.findings, indent=None)
+    stage.save_cross_validation(result.cross_validation, Path("analysis") / f"{task}_cv.pt")
     print((reports / "analysis.md").read_text())
 
 

@@ -27,7 +27,9 @@ def main() -> None:
     findings = stage.read_json(Path("analysis") / f"{task}.json")
 
     test_pixels = sets["test"].images[:, 0].numpy()
-    result = engineer(sets["train"], findings, summary, settings, schedule, test_pixels)
+    cross_validation = stage.load_cross_validation(Path("analysis") / f"{task}_cv.pt")
+    result = engineer(sets["train"], findings, summary, settings, schedule, test_pixels,
+                      cross_validation)
     leaked = leaked_test_images(result.images, test_pixels)
     if leaked:
         raise ValueError(f"{leaked} engineered training images are identical to test images")

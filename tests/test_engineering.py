@@ -207,3 +207,35 @@ def test_bad_input_is_reported_and_quarantined_with_its_reason(tmp_path, write_d
         assert log[("quarantined", path)] == f"bad input: {reason}"
     assert log[("dropped", "5/colour.png")].startswith("unusual image mode")
     assert "5/colour.png" not in engineered.files
+
+
+class FakeCrossValidation:
+    """Fold models that read the class off the image (its grey level / 20) with 80 % confidence,
+    and optionally lean towards class 0 as a shifted test set can make real models do."""
+
+    def __init__(self, lean: float = 0.0) -> None:
+        self.lean = lean
+
+    def out_of_fold(self, images: np.ndarray, folds: np.ndarray) -> np.ndarray:
+        classes = images[:, 0, 0].astype(int) // 20
+        p = np.full((len(images), 3), 0.1)
+        p[np.arange(len(images)), classes] = 0.8
+        p[:, 0] += self.lean
+        return p / p.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("lean, differs", [(0.0, True), (1.0, False)])
+def test_the_prior_check_adds_the_estimators_own_error(lean, differs):
+    from vvpipe.degradation import Degradation
+    from vvpipe.engineering import prior_check
+
+    labels = np.repeat(np.arange(3), 50)
+    images = np.repeat((labels * 20).astype(np.uint8)[:, None, None], 28, 1).repeat(28, 2)
+    prior = {"estimate": {"0": 0.6, "1": 0.2, "2": 0.2}, "distance_from_uniform": 0.27,
+             "distance_standard_error": 0.01, "min_effect": 0.05,
+             "train_prior": {"0": 1 / 3, "1": 1 / 3, "2": 1 / 3}}
+    check = prior_check(prior, images, labels, labels % 2, Degradation(),
+                        FakeCrossValidation(lean), np.random.default_rng(0))
+    assert check["balanced_copies_checked"] == 150
+    assert (check["estimator_error_on_balanced_copies"] < 0.01) == (lean == 0)
+    assert check["differs_from_uniform"] is differs

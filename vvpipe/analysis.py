@@ -248,14 +248,38 @@ class QuickNet(nn.Module):
         return self.classifier(self.features(x))
 
 
+@dataclass
+class CrossValidation:
+    """Which fold each scored image was held out in, and the model trained without that fold."""
+
+    folds: np.ndarray
+    models: list[dict]
+
+    @torch.no_grad()
+    def out_of_fold(self, images: np.ndarray, folds: np.ndarray) -> np.ndarray:
+        """Softmax probabilities of images derived from training images of the given folds,
+        each scored by the model that never saw its fold."""
+        x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
+        result = np.zeros((len(images), 10))
+        for fold, state in enumerate(self.models):
+            members = np.flatnonzero(folds == fold)
+            if len(members):
+                model = QuickNet()
+                model.load_state_dict(state)
+                model.eval()
+                result[members] = torch.softmax(model(x[members]), 1).numpy()
+        return result
+
+
 def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups: np.ndarray,
                                   settings: AnalysisSettings, device: torch.device,
                                   progress: bool = True, unlabelled: np.ndarray | None = None
-                                  ) -> tuple[np.ndarray, np.ndarray | None]:
+                                  ) -> tuple[np.ndarray, np.ndarray | None, CrossValidation]:
     """Out-of-fold softmax probabilities: each image is scored by a model that never saw it.
     Images of one ``groups`` value (exact copies) stay in one fold so a copy cannot vouch for
     itself. ``unlabelled`` images (the test pixels) get the mean of the fold models'
-    probabilities."""
+    probabilities. The fold models and each image's fold are returned too, so that later
+    checks can score new images with a model that never saw their source."""
     rng = np.random.default_rng(settings.seed)
     unique_groups = np.unique(groups)
     fold_of_group = dict(zip(unique_groups, rng.permutation(len(unique_groups)) % settings.cv_folds))
@@ -267,6 +291,7 @@ def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups
              if unlabelled is not None else None)
     extra_probabilities = np.zeros((len(unlabelled), 10)) if unlabelled is not None else None
     generator = torch.Generator().manual_seed(settings.seed)
+    fold_models: list[dict] = []
     bar = tqdm(range(settings.cv_folds), desc="cross-validation folds", disable=not progress)
     for fold in bar:
         train_index = torch.from_numpy(np.flatnonzero(folds != fold)).to(device)
@@ -295,7 +320,8 @@ def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups
                 for start in range(0, len(extra), 1024):
                     extra_probabilities[start:start + 1024] += torch.softmax(
                         model(extra[start:start + 1024]), 1).cpu().numpy() / settings.cv_folds
-    return probabilities, extra_probabilities
+        fold_models.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    return probabilities, extra_probabilities, CrossValidation(folds, fold_models)
 
 
 def em_prior(probabilities: np.ndarray, train_prior: np.ndarray, iterations: int = 100,
@@ -317,8 +343,9 @@ def em_prior(probabilities: np.ndarray, train_prior: np.ndarray, iterations: int
 def estimate_test_prior(probabilities: np.ndarray, train_labels: np.ndarray, classes: int,
                         seed: int, resamples: int = 200, min_effect: float = 0.05) -> dict:
     """The test set's class prior from unlabelled predictions, with a bootstrap standard error.
-    It counts as different from uniform only when its total-variation distance from uniform
-    exceeds both ``min_effect`` and three bootstrap standard errors of that distance."""
+    On its own it would count as different from uniform when its total-variation distance from
+    uniform exceeds both ``min_effect`` and three bootstrap standard errors; ``engineer`` adds
+    the estimator's own error under the measured shift before it acts (``prior_differs``)."""
     train_prior = np.bincount(train_labels, minlength=classes)[:classes] / max(len(train_labels), 1)
     estimate = em_prior(probabilities, train_prior)
     rng = np.random.default_rng(seed)
@@ -331,9 +358,18 @@ def estimate_test_prior(probabilities: np.ndarray, train_labels: np.ndarray, cla
     return {"method": "EM re-estimation (Saerens et al. 2002) on the cross-validation models' "
                       f"mean test probabilities; {resamples} bootstrap resamples",
             "estimate": {str(c): round(float(p), 4) for c, p in enumerate(estimate)},
+            "train_prior": {str(c): round(float(p), 4) for c, p in enumerate(train_prior)},
             "standard_error": {str(c): round(float(e), 4) for c, e in enumerate(boot.std(0))},
             "distance_from_uniform": float(distance), "distance_standard_error": distance_se,
+            "min_effect": min_effect,
             "differs_from_uniform": bool(distance > max(min_effect, 3 * distance_se))}
+
+
+def uniform_prior_error(probabilities: np.ndarray, train_prior: np.ndarray) -> float:
+    """The estimator's error where the truth is known: EM's total-variation distance from
+    uniform on probabilities of images whose classes are exactly balanced."""
+    estimate = em_prior(probabilities, train_prior)
+    return float(0.5 * np.abs(estimate - 1 / len(estimate)).sum())
 
 
 def label_issues(labels: np.ndarray, probabilities: np.ndarray,
@@ -397,6 +433,7 @@ class Analysis:
     summary: dict  # what reports/<task>/analysis.json holds
     findings: list[dict]  # one row per training image, for the engineer stage
     examples: dict[str, tuple[np.ndarray, list[str]]]  # grid name -> images and captions
+    cross_validation: CrossValidation  # the label check's fold models, for the prior check
 
 
 def _bad_input(inventory: dict, split_prefix: str) -> list[dict]:
@@ -432,13 +469,14 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
     index = np.flatnonzero(usable)
     test_checks = check_images(test_images, settings.outlier_mad)
     probabilities = np.full((n, 10), np.nan)
-    probabilities[index], test_probabilities = cross_validated_probabilities(
+    probabilities[index], test_probabilities, cv = cross_validated_probabilities(
         checks.upright[index], labels[index], np.array([hashes[i] for i in index]), settings,
         device, progress, unlabelled=test_checks.upright)
     flagged = np.zeros(n, dtype=bool)
     quality = np.full(n, np.nan)
     flagged[index], quality[index], noise = label_issues(labels[index], probabilities[index],
                                                          settings.label_filter)
+    fold_of = dict(zip(index.tolist(), cv.folds.tolist()))
     predicted = np.where(usable, np.nan_to_num(probabilities).argmax(1), -1)
     confidence = np.where(usable, np.nan_to_num(probabilities).max(1), np.nan)
 
@@ -460,7 +498,7 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
         "label_issue": bool(flagged[i]), "predicted": int(predicted[i]),
         "confidence": None if np.isnan(confidence[i]) else round(float(confidence[i]), 4),
         "label_quality": None if np.isnan(quality[i]) else round(float(quality[i]), 4),
-        "in_test": bool(in_test[i]),
+        "in_test": bool(in_test[i]), "cv_fold": int(fold_of.get(i, -1)),
     } for i in range(n)]
 
     duplicates_total = sum(len(m) for m in exact.values())
@@ -490,7 +528,7 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
     }
     examples = _examples(images, labels, checks, flagged, predicted, confidence, quality, exact,
                          test_images, settings.grid_examples)
-    return Analysis(summary, findings, examples)
+    return Analysis(summary, findings, examples, cv)
 
 
 def _examples(images, labels, checks, flagged, predicted, confidence, quality, exact,

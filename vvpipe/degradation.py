@@ -19,7 +19,7 @@ from vvpipe.config import JitterSettings
 MATCHED_PROPERTIES = (*GEOMETRIC_PROPERTIES, *PHOTOMETRIC_PROPERTIES)
 FIT_SAMPLE = 1200  # training images (and up to 3x test images) the fit measures at each step
 FIT_ROUNDS = 4
-UNIFORMS = 14  # random numbers each copy draws, in a fixed order (common random numbers)
+UNIFORMS = 16  # random numbers each copy draws, in a fixed order (common random numbers)
 THICKEN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
 
@@ -52,8 +52,11 @@ class Degradation:
     motion_share: float = 0.0
     motion_length: float = 1.0  # line length ~ U(1, motion_length) pixels
     motion_direction: float | None = None  # degrees; None: any direction
+    sharpen_share: float = 0.0
+    sharpen_amount: float = 0.0  # unsharp mask (sigma 1) of strength ~ U(0, sharpen_amount)
     contrast_share: float = 0.0
-    contrast_low: float = 1.0  # ink gain ~ U(contrast_low, 1)
+    contrast_low: float = 1.0  # ink gain ~ U(contrast_low, contrast_high), clipped at 255
+    contrast_high: float = 1.0
     noise_share: float = 0.0
     noise_sd: float = 0.0  # additive Gaussian noise, sd ~ U(0, noise_sd) grey levels
 
@@ -96,8 +99,11 @@ class Degradation:
                 image = cv2.filter2D(image, -1, motion_kernel(
                     1 + u[i, 8] * (self.motion_length - 1), direction),
                     borderType=cv2.BORDER_CONSTANT)
+            if u[i, 14] < self.sharpen_share and self.sharpen_amount > 0:
+                detail = image - cv2.GaussianBlur(image, (0, 0), 1.0)
+                image += u[i, 15] * self.sharpen_amount * detail
             if u[i, 10] < self.contrast_share:
-                image *= self.contrast_low + u[i, 11] * (1 - self.contrast_low)
+                image *= self.contrast_low + u[i, 11] * (self.contrast_high - self.contrast_low)
             if u[i, 12] < self.noise_share and self.noise_sd > 0:
                 field = (rng.standard_normal(image.shape) if noise is None else noise[i])
                 image += u[i, 13] * self.noise_sd * field
@@ -114,7 +120,9 @@ SEARCH = {
     "thickness_mean": (0.25, -1.0, 1.0), "thickness_spread": (0.25, 0.0, 1.0),
     "blur_share": (0.25, 0.0, 1.0), "blur_sigma": (0.4, 0.3, 3.0),
     "motion_share": (0.25, 0.0, 1.0), "motion_length": (1.5, 1.0, 9.0),
-    "contrast_share": (0.25, 0.0, 1.0), "contrast_low": (0.15, 0.1, 1.0),
+    "sharpen_share": (0.25, 0.0, 1.0), "sharpen_amount": (0.5, 0.0, 3.0),
+    "contrast_share": (0.25, 0.0, 1.0), "contrast_low": (0.15, 0.1, 2.0),
+    "contrast_high": (0.15, 0.1, 2.0),
     "noise_share": (0.25, 0.0, 1.0), "noise_sd": (5.0, 0.0, 40.0),
 }
 
@@ -122,6 +130,9 @@ SEARCH = {
 PHOTOMETRIC_MIDPOINT = {"blur_share": 0.5, "blur_sigma": 1.2, "motion_share": 0.5,
                         "motion_length": 4.0, "contrast_share": 0.5, "contrast_low": 0.55,
                         "noise_share": 0.5, "noise_sd": 15.0}
+# The other way: sharper and stronger ink than the training images.
+CRISP_MIDPOINT = {"sharpen_share": 0.5, "sharpen_amount": 1.0, "contrast_share": 0.5,
+                  "contrast_low": 1.0, "contrast_high": 1.4}
 
 
 def ks_table(images: np.ndarray, test_images: np.ndarray) -> dict[str, float]:
@@ -189,14 +200,16 @@ def fit_degradation(train_images: np.ndarray, test_images: np.ndarray, summary: 
     floors = {"rotation_spread": jitter.rotation, "shift_spread": jitter.shift,
               "scale_spread": jitter.scale}
     # A photometric transform moves nothing until both its share and its strength do, so the
-    # descent also starts from every one switched half on, and keeps the better start.
+    # descent also starts with them switched half on (degrading, or sharpening), and keeps the
+    # best start.
     geometric = replace(_moment_start(summary, jitter), motion_direction=_motion_direction(summary))
-    starts = [geometric, replace(geometric, **PHOTOMETRIC_MIDPOINT)]
+    starts = [geometric, replace(geometric, **PHOTOMETRIC_MIDPOINT),
+              replace(geometric, **CRISP_MIDPOINT)]
     values = [objective(start) for start in starts]
     current, best = starts[int(np.argmin(values))], min(values)
     start_value = best
     identity_value = objective(Degradation.jitter_only(jitter))
-    evaluations = 3
+    evaluations = len(starts) + 1
     for round_ in range(FIT_ROUNDS):
         for name, (step, low, high) in SEARCH.items():
             step /= 2 ** round_

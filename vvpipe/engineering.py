@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from vvpipe.analysis import pixel_hash
+from vvpipe.analysis import CrossValidation, pixel_hash, uniform_prior_error
 from vvpipe.config import EngineerSettings
 from vvpipe.data import ImageSet
 from vvpipe.degradation import FIT_SAMPLE, Degradation, fit_degradation, ks_table
@@ -60,8 +60,8 @@ class EngineeredSet:
 
 
 def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: EngineerSettings,
-             schedule: Schedule | None = None, test_images: np.ndarray | None = None
-             ) -> EngineeredSet:
+             schedule: Schedule | None = None, test_images: np.ndarray | None = None,
+             cross_validation: CrossValidation | None = None) -> EngineeredSet:
     """Apply each switched-on remedy to the training set, in this order: quarantine bad input,
     drop test look-alikes, corrupted images and duplicates, repair polarity, fix labels, hold
     out the validation split, grow and balance the rest with copies that match the test
@@ -122,6 +122,7 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
     index = np.flatnonzero(keep)
     images, labels = images[index], labels[index]
     files = [rows[i]["file"] for i in index]
+    folds = np.array([rows[i].get("cv_fold", -1) for i in index], dtype=np.int64)
     classes_cleaned = class_counts(labels)
 
     val_index = stratified_split(labels, settings.validation, rng)
@@ -131,14 +132,18 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
         log.add("held out", files[i], "validation split")
     val_images, val_labels = images[in_val], labels[in_val]
     val_files = [f for f, v in zip(files, in_val) if v]
-    images, labels = images[~in_val], labels[~in_val]
+    images, labels, folds = images[~in_val], labels[~in_val], folds[~in_val]
     files = [f for f, v in zip(files, in_val) if not v]
 
     degradation, fit_report = Degradation.jitter_only(settings.oversample_jitter), None
     if settings.match_test and test_images is not None and len(labels):
         degradation, fit_report = fit_degradation(images, test_images, summary,
                                                   settings.oversample_jitter, settings.seed)
-    targets, sizing = class_targets(labels, settings, schedule, summary.get("test_prior"))
+    prior = summary.get("test_prior")
+    if prior is not None and cross_validation is not None:
+        prior = {**prior, **prior_check(prior, images, labels, folds, degradation,
+                                        cross_validation, rng)}
+    targets, sizing = class_targets(labels, settings, schedule, prior)
     images, labels, files = _grow(images, labels, files, targets, degradation, rng, log)
     if fit_report is not None:
         copies = np.flatnonzero(["+copy" in f for f in files])
@@ -158,9 +163,35 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
         "copies": {"images": int(sum("+copy" in f for f in files)),
                    "degradation": asdict(degradation)},
         "test_matching": fit_report,
+        "test_prior": prior,
     }
     return EngineeredSet(images, labels, files, log, val_images, val_labels, val_files,
                          report)
+
+
+PRIOR_CHECK_PER_CLASS = 300
+
+
+def prior_check(prior: dict, images: np.ndarray, labels: np.ndarray, folds: np.ndarray,
+                degradation: Degradation, cross_validation: CrossValidation,
+                rng: np.random.Generator) -> dict:
+    """Whether the estimated test prior really differs from uniform, allowing for the estimator's
+    own error under the measured shift: the same EM estimate on test-matched copies of an exactly
+    balanced sample of training images (each scored by the fold model that never saw its
+    source) should be uniform; how far it lands from uniform is added to the threshold."""
+    sample = np.concatenate([rng.permutation(np.flatnonzero((labels == c) & (folds >= 0)))
+                             [:PRIOR_CHECK_PER_CLASS] for c in np.unique(labels)])
+    per_class = np.bincount(labels[sample])
+    sample = np.concatenate([sample[labels[sample] == c][:per_class[per_class > 0].min()]
+                             for c in np.unique(labels[sample])])
+    copies = degradation.apply(images[sample], rng)
+    probabilities = cross_validation.out_of_fold(copies, folds[sample])
+    train_prior = np.array([prior["train_prior"][str(c)] for c in range(probabilities.shape[1])])
+    error = uniform_prior_error(probabilities, train_prior)
+    threshold = max(prior["min_effect"], 3 * prior["distance_standard_error"]) + error
+    return {"estimator_error_on_balanced_copies": error, "threshold": threshold,
+            "balanced_copies_checked": len(sample),
+            "differs_from_uniform": bool(prior["distance_from_uniform"] > threshold)}
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:

@@ -35,6 +35,17 @@ def analysis_markdown(summary: dict) -> str:
         f"{order['single_class_batches']} of {order['batches']} batches hold a single class "
         f"({order['label_runs']} label runs)" + (": **class-sorted**." if order["class_sorted"]
                                                  else "."),
+        f"- **Test class prior** ({summary['test_prior']['method']}): "
+        + ", ".join(f"{c}: {p:.3f}" for c, p in summary["test_prior"]["estimate"].items())
+        + f"; distance from uniform {summary['test_prior']['distance_from_uniform']:.3f} "
+        f"± {summary['test_prior']['distance_standard_error']:.3f}: "
+        + ("**differs from uniform**" if summary["test_prior"]["differs_from_uniform"]
+           else "no measurable difference from uniform") + ".",
+        f"- **Blur direction** (gradient structure tensor, weighted by anisotropy): train "
+        f"{summary['blur_direction']['train']['mean_direction']:.0f}° (concentration "
+        f"{summary['blur_direction']['train']['concentration']:.2f}), test "
+        f"{summary['blur_direction']['test']['mean_direction']:.0f}° (concentration "
+        f"{summary['blur_direction']['test']['concentration']:.2f}).",
         f"- **Test images inside the training set** (pixel hash): "
         f"{summary['test_images_in_training_set']}.",
         f"- **Bad input** (skipped or converted by the reader): {len(summary['bad_input'])}"

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from vvpipe import config
+from vvpipe.analysis import CrossValidation
 from vvpipe.archive import ArchiveError
 from vvpipe.config import ParamsError
 from vvpipe.data import ImageSet, load_image_sets
@@ -76,6 +77,18 @@ def verify_test_split(task: str) -> None:
     if split_digest(Path("data") / task / "test") != recorded:
         raise ValueError(f"data/{task}/test differs from the archive's test files: "
                          "the test set must not change; re-run extract")
+
+
+def save_cross_validation(cross_validation: CrossValidation, path: Path) -> None:
+    with atomic_output(path) as partial:
+        torch.save({"folds": cross_validation.folds, "models": cross_validation.models}, partial)
+
+
+def load_cross_validation(path: Path) -> CrossValidation:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run the analyze stage first")
+    state = torch.load(path, weights_only=False)
+    return CrossValidation(state["folds"], state["models"])
 
 
 def test_labels_path(task: str) -> Path:
