@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from vvpipe import analysis, stage
-from vvpipe.config import AnalysisSettings, EngineerSettings, load
+from vvpipe.config import AnalysisSettings, EngineerSettings, TrainSettings, load
 from vvpipe.data import TASKS, load_image_sets
-from vvpipe.engineering import engineer
+from vvpipe.engineering import Schedule, engineer
 from vvpipe.training import select_device
 
 BUDGET_S = 180.0
@@ -38,8 +38,10 @@ def main() -> None:
         timed("image checks (no model)", times, analysis.check_images, images, settings.outlier_mad)
         result = timed("whole analysis", times, analysis.analyse, images, labels, train.files,
                        test.images[:, 0].numpy(), inventory, task, settings, device, False)
+        fixed = load(TrainSettings, task)
         timed("engineering", times, engineer, train, result.findings, result.summary,
-              load(EngineerSettings, f"engineer.{task}"))
+              load(EngineerSettings, f"engineer.{task}"), Schedule(fixed.epochs, fixed.batch_size),
+              test.images[:, 0].numpy(), result.cross_validation)
         total = times["load prepared set"] + times["whole analysis"] + times["engineering"]
         print(f"\n{task}: {len(labels)} training images")
         for label, seconds in times.items():

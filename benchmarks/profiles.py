@@ -134,17 +134,41 @@ def run_profile(name: str, keep: bool) -> dict:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def markdown_table(results: dict) -> str:
+    """The README's table: one row per profile and task."""
+    lines = ["| profile | task | training images: raw → engineered (SGD steps) | raw baseline "
+             "| engineered: test | validation | lowest class recall (test) | minutes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, entry in results.items():
+        for task in TASKS:
+            t = entry[task]
+            seconds = entry["timings_s"].get(f"pipeline {task}")
+            minutes = f"{seconds / 60:.1f}" if seconds else "—"
+            lines.append(
+                f"| `{name}` | {task[-1]} | {t['raw']['train_images']:,} → "
+                f"{t['engineered']['train_images']:,} ({t['sizing']['total_steps']:,}) | "
+                f"{t['raw']['accuracy']:.3f} | **{t['engineered']['accuracy']:.3f}** | "
+                f"{t['engineered']['val_accuracy']:.3f} | {t['engineered']['min_class_recall']:.2f} "
+                f"| {minutes} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", nargs="+", default=list(PROFILES), choices=list(PROFILES))
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "profiles.json")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument("--table", action="store_true",
+                        help="only print the Markdown table of the results already written")
     parser.add_argument("--from-workspace", metavar="PROFILE", choices=list(PROFILES),
                         help="instead: take this profile's row from this repository, whose "
                              "`dvc repro` has run on that profile's stand-in")
     args = parser.parse_args()
 
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    if args.table:
+        print(markdown_table(results))
+        return
     runs = ({args.from_workspace: lambda: collect(REPO, {})} if args.from_workspace else
             {name: lambda name=name: run_profile(name, args.keep) for name in args.profiles})
     for name, run in runs.items():
