@@ -16,8 +16,4 @@ queue t3-seed1             -S engineer.task3.seed=1                         eval
 queue t3-seed2             -S engineer.task3.seed=2                         evaluate@task3
 # One remedy off at a time.
 queue t1-no-size-rule      -S engineer.task1.min_steps=0                    evaluate@task1
-queue t1-no-matching       -S engineer.task1.match_test=false               evaluate@task1
-queue t1-keep-labels       -S engineer.task1.label_errors=keep              evaluate@task1
-queue t3-no-size-rule      -S engineer.task3.min_steps=0                    evaluate@task3
 queue t3-no-matching       -S engineer.task3.match_test=false               evaluate@task3
-queue t3-keep-labels       -S engineer.task3.label_errors=keep              evaluate@task3
