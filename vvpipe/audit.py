@@ -6,7 +6,7 @@ see it.
 
 from __future__ import annotations
 
-LABEL_FAULTS = ("label_random", "label_lookalike", "label_conflict")
+LABEL_FAULTS = ("label_random", "label_lookalike", "label_conflict", "label_folder_swap")
 IMAGE_FAULTS = ("blank", "saturated", "noise", "inverted")
 
 
