@@ -111,22 +111,31 @@ def collect(repo: Path, timings: dict[str, float]) -> dict:
     return entry
 
 
-def run_profile(name: str, keep: bool) -> dict:
-    root = Path(tempfile.mkdtemp(prefix=f"vvpipe-{name}-"))
+def run_profile(name: str, keep: bool, root: Path | None = None) -> dict:
+    """The profile's stand-in and stages in a scratch copy; ``root`` reuses the copy an earlier,
+    interrupted call left (``--keep``), and `dvc repro` goes on from the stages it finished."""
+    resume = root is not None and (root / "repo" / "dvc.lock").is_file()
+    root = root or Path(tempfile.mkdtemp(prefix=f"vvpipe-{name}-"))
     try:
-        repo = scratch_copy(root)
-        start = time.perf_counter()
-        sh(repo, sys.executable, "-m", "vvpipe.standin", "--profile", name)
-        sh(repo, "git", "init", "-q")
-        sh(repo, "dvc", "add", "-q", "data.tar.xz")
-        sh(repo, "git", "add", "-A")
-        sh(repo, "git", "commit", "-qm", f"stand-in profile {name}")
-        timings = {"stand-in": round(time.perf_counter() - start, 1)}
+        timings: dict[str, float] = {}
+        if resume:
+            repo = root / "repo"
+        else:
+            repo = scratch_copy(root)
+            start = time.perf_counter()
+            sh(repo, sys.executable, "-m", "vvpipe.standin", "--profile", name)
+            sh(repo, "git", "init", "-q")
+            sh(repo, "dvc", "add", "-q", "data.tar.xz")
+            sh(repo, "git", "add", "-A")
+            sh(repo, "git", "commit", "-qm", f"stand-in profile {name}")
+            timings["stand-in"] = round(time.perf_counter() - start, 1)
         for task in TASKS:
             start = time.perf_counter()
             sh(repo, "dvc", "repro", "-q", f"evaluate@{task}", f"audit@{task}")
             timings[f"pipeline {task}"] = round(time.perf_counter() - start, 1)
-        return collect(repo, timings)
+        entry = collect(repo, timings)
+        entry["resumed"] = resume
+        return entry
     finally:
         if keep:
             print(f"  kept {root}", file=sys.stderr)
@@ -158,6 +167,9 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=list(PROFILES), choices=list(PROFILES))
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "profiles.json")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
+    parser.add_argument("--resume", type=Path, metavar="DIR",
+                        help="go on in the scratch copy an interrupted --keep run left in DIR "
+                             "(one profile)")
     parser.add_argument("--table", action="store_true",
                         help="only print the Markdown table of the results already written")
     parser.add_argument("--from-workspace", metavar="PROFILE", choices=list(PROFILES),
@@ -170,10 +182,14 @@ def main() -> None:
         print(markdown_table(results))
         return
     runs = ({args.from_workspace: lambda: collect(REPO, {})} if args.from_workspace else
-            {name: lambda name=name: run_profile(name, args.keep) for name in args.profiles})
+            {name: lambda name=name: run_profile(name, args.keep, args.resume)
+             for name in args.profiles})
     for name, run in runs.items():
         print(f"profile {name} ...", file=sys.stderr, flush=True)
-        results[name] = run()
+        entry = run()
+        # Re-read before writing: other profiles may be running beside this one.
+        results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        results[name] = entry
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         for task in TASKS:
