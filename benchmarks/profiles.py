@@ -102,7 +102,8 @@ def collect(repo: Path, timings: dict[str, float]) -> dict:
             "sizing": engineering["sizing"],
             "classes_cleaned": engineering["classes_cleaned"],
             "ks_sum": (engineering["test_matching"] or {}).get("ks_sum"),
-            "test_prior_differs_from_uniform": analysis["test_prior"]["differs_from_uniform"],
+            "test_prior_distance_from_uniform": analysis["test_prior"]["distance_from_uniform"],
+            "balanced_to": engineering["sizing"]["balanced_to"],
             "order_attempts": len(training["attempts"]),
             "audit": json.loads((repo / "metrics" / f"audit_{task}.json").read_text()),
         }

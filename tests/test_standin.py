@@ -119,7 +119,9 @@ def test_an_unknown_profile_fails_naming_the_choices(capsys):
 def profiles():
     from vvpipe.standin import PROFILES
 
-    return {name: build(PROFILES[name]) for name in ("small-imbalanced", "photometric", "clean")}
+    # Full size where the sizes are the point; scaled down where the faults are.
+    return {"small-imbalanced": build(PROFILES["small-imbalanced"]),
+            **{name: build(small_config(100, profile=name)) for name in ("photometric", "clean")}}
 
 
 def test_small_imbalanced_profile(profiles):
