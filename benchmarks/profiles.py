@@ -60,7 +60,7 @@ import torch
 from torch import nn
 from vvpipe import stage
 from vvpipe.config import TrainSettings
-from vvpipe.data import load_image_sets, loaders
+from vvpipe.data import loaders
 from vvpipe.evaluation import classification_metrics, per_class_recall, predict
 from vvpipe.models import TASK_MODELS
 from vvpipe.training import Trainer
