@@ -8,10 +8,13 @@ from pathlib import Path
 import torch
 
 from vvpipe import stage
-from vvpipe.archive import split_digest
+from vvpipe.analysis import CrossValidation
 from vvpipe.config import EngineerSettings, TrainSettings, load
-from vvpipe.data import TASKS, ImageSet, load_image_sets, save_image_sets
+from vvpipe.data import ImageSet, load_image_sets, save_image_sets
 from vvpipe.engineering import Schedule, as_image_set, engineer, leaked_test_images
+from vvpipe.errors import DataError
+from vvpipe.files import split_digest
+from vvpipe.layout import TASKS
 
 
 def main() -> None:
@@ -27,12 +30,12 @@ def main() -> None:
     findings = stage.read_json(Path("analysis") / f"{task}.json")
 
     test_pixels = sets["test"].images[:, 0].numpy()
-    cross_validation = stage.load_cross_validation(Path("analysis") / f"{task}_cv.pt")
+    cross_validation = CrossValidation.load(Path("analysis") / f"{task}_cv.pt")
     result = engineer(sets["train"], findings, summary, settings, schedule, test_pixels,
                       cross_validation)
     leaked = leaked_test_images(result.images, test_pixels)
     if leaked:
-        raise ValueError(f"{leaked} engineered training images are identical to test images")
+        raise DataError(f"{leaked} engineered training images are identical to test images")
     val = ImageSet(torch.from_numpy(result.val_images).unsqueeze(1).contiguous(),
                    torch.from_numpy(result.val_labels).long(), result.val_files)
     save_image_sets({"train": as_image_set(result), "val": val}, Path("engineered") / f"{task}.pt")

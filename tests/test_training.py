@@ -6,6 +6,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from original import original_train
+from vvpipe.config import ParamsError
 from vvpipe.data import TensorBatches
 from vvpipe.models import ModelTask1, ModelTask3
 from vvpipe.training import NonFiniteLossError, Trainer, select_device
@@ -85,5 +86,5 @@ def test_select_device():
     assert select_device("cpu").type == "cpu"
     assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        with pytest.raises(ParamsError, match="no CUDA GPU"):
             select_device("cuda")

@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from vvpipe.errors import PipelineError
+
 PARAMS_FILE = Path("params.yaml")
 T = TypeVar("T")
 
 
-class ParamsError(ValueError):
+class ParamsError(PipelineError, ValueError):
     """A missing, unknown, mistyped or out-of-range parameter; the message names the key."""
 
 

@@ -15,6 +15,7 @@ from vvpipe.analysis import CrossValidation, pixel_hash, uniform_prior_error
 from vvpipe.config import EngineerSettings
 from vvpipe.data import ImageSet
 from vvpipe.degradation import FIT_SAMPLE, Degradation, fit_degradation, ks_table
+from vvpipe.errors import DataError
 
 
 @dataclass
@@ -72,7 +73,7 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
     labels = train.labels.numpy().copy()
     by_file = {row["file"]: row for row in findings}
     if len(by_file) != len(train.files) or set(by_file) != set(train.files):
-        raise ValueError("the analysis findings do not describe this training set: re-run analyze")
+        raise DataError("the analysis findings do not describe this training set: re-run analyze")
     rows = [by_file[f] for f in train.files]
     keep = np.ones(len(rows), dtype=bool)
 

@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from vvpipe.callbacks import Callback
+from vvpipe.config import ParamsError
+from vvpipe.errors import CheckpointError, PipelineError
+from vvpipe.reporting import progress_bar
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -24,7 +26,7 @@ def select_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but no CUDA GPU is visible")
+        raise ParamsError(f"device {name!r} requested but no CUDA GPU is visible")
     return device
 
 
@@ -50,7 +52,7 @@ class EpochLog:
     val_accuracy: float
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(PipelineError, RuntimeError):
     pass
 
 
@@ -75,7 +77,7 @@ def set_rng_state(state: dict, generators: Sequence[torch.Generator]) -> None:
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     if len(state["generators"]) != len(generators):
-        raise ValueError("checkpoint was saved with a different set of data loaders")
+        raise CheckpointError("checkpoint was saved with a different set of data loaders")
     for generator, saved in zip(generators, state["generators"]):
         generator.set_state(saved)
 
@@ -144,8 +146,8 @@ class Trainer:
         self._generators = _generators(train_batches, val_batches)
         for callback in self.callbacks:
             callback.on_fit_start(self)
-        bar = tqdm(range(self.epoch + 1, epochs + 1), desc="epochs", unit="epoch",
-                   initial=self.epoch, total=epochs, disable=not self.progress)
+        bar = progress_bar(range(self.epoch + 1, epochs + 1), self.progress, desc="epochs",
+                           unit="epoch", initial=self.epoch, total=epochs)
         for epoch in ([] if self.should_stop else bar):
             for callback in self.callbacks:
                 callback.on_epoch_start(self, epoch)
@@ -189,7 +191,7 @@ class Trainer:
         saved = {name: s for name, s in state["callbacks"].items() if s}
         stateful = {type(c).__name__ for c in self.callbacks if c.state_dict()}
         if set(saved) != stateful:
-            raise ValueError(f"checkpoint holds the state of callbacks {sorted(saved)}, "
+            raise CheckpointError(f"checkpoint holds the state of callbacks {sorted(saved)}, "
                              f"this run has {sorted(stateful)}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
