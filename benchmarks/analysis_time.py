@@ -11,7 +11,8 @@ import torch
 
 from vvpipe import analysis, stage
 from vvpipe.config import AnalysisSettings, EngineerSettings, TrainSettings, load
-from vvpipe.data import TASKS, load_image_sets
+from vvpipe.data import load_image_sets
+from vvpipe.layout import TASKS
 from vvpipe.engineering import Schedule, engineer
 from vvpipe.training import select_device
 

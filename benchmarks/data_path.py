@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vvpipe.data import TensorBatches, load_image_sets, read_grayscale
+from vvpipe.data import TensorBatches, load_image_sets
+from vvpipe.layout import read_grayscale
 from vvpipe.models import ModelTask1
 from vvpipe.training import Trainer
 

@@ -3,10 +3,10 @@ probabilities), train/test shift and loader ordering of one task's training set.
 
 from pathlib import Path
 
-from vvpipe import stage
+from vvpipe import numerics, stage
 from vvpipe.analysis import analyse, save_grid
 from vvpipe.config import AnalysisSettings
-from vvpipe.data import TASKS
+from vvpipe.layout import TASKS
 from vvpipe.reporting import analysis_markdown
 
 GRIDS = {
@@ -24,6 +24,7 @@ def main() -> None:
     result = analyse(train.images[:, 0].numpy(), train.labels.numpy(), train.files,
                      test.images[:, 0].numpy(), stage.read_json(Path("reports/inventory.json")),
                      task, settings, device)
+    result.summary["provenance"] = numerics.provenance(device)
     reports = Path("reports") / task
     stage.write_json(reports / "analysis.json", result.summary)
     stage.write_text(reports / "analysis.md", analysis_markdown(result.summary))
@@ -32,7 +33,7 @@ def main() -> None:
         images, captions = result.examples[name]
         save_grid(images, captions, f"{task}: {title}", reports / "analysis" / f"{name}.png")
     stage.write_json(Path("analysis") / f"{task}.json", result.findings, indent=None)
-    stage.save_cross_validation(result.cross_validation, Path("analysis") / f"{task}_cv.pt")
+    result.cross_validation.save(Path("analysis") / f"{task}_cv.pt")
     print((reports / "analysis.md").read_text())
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vvpipe import stage
 from vvpipe.audit import audit
-from vvpipe.data import TASKS
+from vvpipe.layout import TASKS
 
 MANIFEST = Path("standin/manifest.json")
 
@@ -15,6 +15,8 @@ def main() -> None:
     task = stage.task_argument(TASKS)
     archive = stage.archive_identity()
     output = Path("metrics") / f"audit_{task}.json"
+    # The scores are the analysis's: its numerics decided them.
+    provenance = stage.read_json(Path("reports") / task / "analysis.json")["provenance"]
     reason = None
     if archive["kind"] != "stand-in":
         reason = "the archive is not the embedded stand-in: there is no fault manifest"
@@ -25,11 +27,11 @@ def main() -> None:
         if manifest.get("archive_sha256") != archive["sha256"]:
             reason = f"{MANIFEST} belongs to another archive than data.tar.xz"
     if reason:
-        stage.write_json(output, {"skipped": True, "reason": reason})
+        stage.write_json(output, {"skipped": True, "reason": reason, "provenance": provenance})
         print(f"audit {task}: skipped, {reason}")
         return
     scores = audit(stage.read_json(Path("analysis") / f"{task}.json"), manifest, task)
-    stage.write_json(output, {"skipped": False, **scores})
+    stage.write_json(output, {"skipped": False, **scores, "provenance": provenance})
     for fault, s in scores.items():
         print(f"audit {task} {fault}: {s['truth']} in the manifest, {s['flagged']} flagged, "
               f"precision {s['precision']:.3f}, recall {s['recall']:.3f}, F1 {s['f1']:.3f}")

@@ -4,7 +4,8 @@ labels go to a file of their own that only the evaluation stages read."""
 from pathlib import Path
 
 from vvpipe import stage
-from vvpipe.data import SPLITS, TASKS, read_split, save_image_sets
+from vvpipe.data import read_split, save_image_sets
+from vvpipe.layout import SPLITS, TASKS
 
 
 def main() -> None:

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from scipy import stats
 from torch import nn
-from tqdm.auto import tqdm
 
 from vvpipe.config import AnalysisSettings
+from vvpipe.errors import MissingInputError
 from vvpipe.files import atomic_output
+from vvpipe.reporting import progress_bar
 
 # Background is the darker half of the 8-bit range for white-on-black digits.
 MID_GREY = 127.5
@@ -270,6 +271,17 @@ class CrossValidation:
                 result[members] = torch.softmax(model(x[members]), 1).numpy()
         return result
 
+    def save(self, path: Path) -> None:
+        with atomic_output(path) as partial:
+            torch.save({"folds": self.folds, "models": self.models}, partial)
+
+    @classmethod
+    def load(cls, path: Path) -> CrossValidation:
+        if not path.is_file():
+            raise MissingInputError(f"{path} does not exist: run the analyze stage first")
+        state = torch.load(path, weights_only=False)
+        return cls(state["folds"], state["models"])
+
 
 def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups: np.ndarray,
                                   settings: AnalysisSettings, device: torch.device,
@@ -292,7 +304,7 @@ def cross_validated_probabilities(images: np.ndarray, labels: np.ndarray, groups
     extra_probabilities = np.zeros((len(unlabelled), 10)) if unlabelled is not None else None
     generator = torch.Generator().manual_seed(settings.seed)
     fold_models: list[dict] = []
-    bar = tqdm(range(settings.cv_folds), desc="cross-validation folds", disable=not progress)
+    bar = progress_bar(range(settings.cv_folds), progress, desc="cross-validation folds")
     for fold in bar:
         train_index = torch.from_numpy(np.flatnonzero(folds != fold)).to(device)
         held_out = torch.from_numpy(np.flatnonzero(folds == fold)).to(device)

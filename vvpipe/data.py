@@ -12,38 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from vvpipe.config import TrainSettings
+from vvpipe.errors import DataError, MissingInputError
+from vvpipe.layout import NOT_A_LABEL, decode_image, is_image_name, is_label_folder, size_problem
 from vvpipe.files import atomic_output
-
-TASKS = ("task1", "task3")
-SPLITS = ("train", "test")
-IMAGE_SHAPE = (28, 28)
-
-
-LABEL_FOLDERS = tuple(str(digit) for digit in range(10))
-NOT_A_LABEL = "folder name is not a digit label 0-9"
-
-
-def is_label_folder(name: str) -> bool:
-    """Only ``0``-``9`` name a class: ``10``, ``07`` or ``x`` are bad input, not new labels."""
-    return name in LABEL_FOLDERS
-
-
-def is_image_name(path: Path) -> bool:
-    """The original globs ``*.png``, case-sensitively."""
-    return path.suffix == ".png"
-
-
-def size_problem(height: int, width: int) -> str | None:
-    """Why an image of this size cannot feed the fixed models, or None."""
-    if (height, width) != IMAGE_SHAPE:
-        return f"size {width}x{height}, expected {IMAGE_SHAPE[1]}x{IMAGE_SHAPE[0]}"
-    return None
-
 
 @dataclass
 class ImageSet:
@@ -64,7 +39,7 @@ class ImageSet:
 
     def with_labels(self, labels: torch.Tensor, files: list[str]) -> ImageSet:
         if list(files) != list(self.files):
-            raise ValueError("the test labels describe other files than the test images")
+            raise DataError("the test labels describe other files than the test images")
         return ImageSet(self.images, labels, self.files, self.skipped)
 
     def to_dict(self) -> dict:
@@ -76,11 +51,6 @@ class ImageSet:
         return cls(state["images"], state["labels"], list(state["files"]), list(state["skipped"]))
 
 
-def read_grayscale(path: Path) -> np.ndarray | None:
-    """The original reader: ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)``; None when undecodable."""
-    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-
-
 def read_split(root: Path) -> ImageSet:
     """Every readable 28x28 ``*.png`` under ``root/<digit>/``, label folders in sorted order.
 
@@ -90,7 +60,7 @@ def read_split(root: Path) -> ImageSet:
     """
     images, labels, files, skipped = [], [], [], []
     if not root.is_dir():
-        raise FileNotFoundError(f"split folder {root} does not exist")
+        raise MissingInputError(f"split folder {root} does not exist")
     for folder in sorted(root.iterdir(), key=lambda p: p.name):
         if not folder.is_dir():
             continue
@@ -101,9 +71,9 @@ def read_split(root: Path) -> ImageSet:
             if not is_image_name(path) or not path.is_file():
                 skipped.append({"path": path.as_posix(), "reason": "not a .png file"})
                 continue
-            image = read_grayscale(path)
+            image, problem = decode_image(path)
             if image is None:
-                skipped.append({"path": path.as_posix(), "reason": "cannot be decoded"})
+                skipped.append({"path": path.as_posix(), "reason": problem})
             elif problem := size_problem(*image.shape):
                 skipped.append({"path": path.as_posix(), "reason": problem})
             else:
@@ -111,7 +81,7 @@ def read_split(root: Path) -> ImageSet:
                 labels.append(int(folder.name))
                 files.append(path.relative_to(root).as_posix())
     if not images:
-        raise ValueError(f"no readable 28x28 PNG image under {root}")
+        raise DataError(f"no readable 28x28 PNG image under {root}")
     return ImageSet(torch.from_numpy(np.stack(images)).unsqueeze(1),
                     torch.tensor(labels, dtype=torch.int64), files, skipped)
 
@@ -123,7 +93,7 @@ def save_image_sets(sets: dict[str, ImageSet], path: Path) -> None:
 
 def load_image_sets(path: Path) -> dict[str, ImageSet]:
     if not path.is_file():
-        raise FileNotFoundError(f"prepared data {path} does not exist: run `dvc repro` first")
+        raise MissingInputError(f"prepared data {path} does not exist: run `dvc repro` first")
     return {name: ImageSet.from_dict(s) for name, s in torch.load(path).items()}
 
 

@@ -1,4 +1,5 @@
-"""Writing outputs so that a crash or a kill never leaves half a file behind."""
+"""Files: writing outputs so that a crash or a kill never leaves half a file behind, and hashing
+files and folders in chunks."""
 
 from __future__ import annotations
 
@@ -26,4 +27,14 @@ def sha256_of(path: Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def split_digest(root: Path) -> str:
+    """sha256 over every file under ``root`` (relative path and bytes, in sorted order): equal
+    digests mean byte-identical folders."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(bytes.fromhex(sha256_of(path)))
     return digest.hexdigest()
