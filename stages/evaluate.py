@@ -3,7 +3,7 @@ figures on the validation split that every choice was made on."""
 
 from pathlib import Path
 
-from vvpipe import stage
+from vvpipe import numerics, stage
 from vvpipe.config import TrainSettings
 from vvpipe.data import batches
 from vvpipe.evaluation import evaluate, per_class_recall
@@ -24,7 +24,8 @@ def main() -> None:
     metrics.update(min_class_recall=min(recall.values()), recall_per_class=recall,
                    val_accuracy=val_metrics["accuracy"], val_cross_entropy=val_metrics["cross_entropy"],
                    val_samples=len(sets["val"]), train_samples=len(sets["train"]),
-                   epochs=settings.epochs, archive=stage.archive_identity())
+                   epochs=settings.epochs, archive=stage.archive_identity(),
+                   provenance=numerics.provenance(device))
     stage.write_json(Path("metrics") / f"{task}.json", metrics)
     stage.write_confusion(Path("reports") / task / "confusion.csv", predictions)
     print(f"{task}: test accuracy {metrics['accuracy']:.4f} (lowest class recall "

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from vvpipe import stage
+from vvpipe import numerics, stage
 from vvpipe.config import Task2Settings
 from vvpipe.data import loaders
 from vvpipe.evaluation import evaluate
@@ -22,7 +22,8 @@ def main() -> None:
                                                   test_batches)
             if name == "final":
                 stage.write_confusion(Path("reports/task2/confusion.csv"), predictions)
-    metrics.update(training, train_samples=len(sets["train"]), archive=stage.archive_identity())
+    metrics.update(training, train_samples=len(sets["train"]), archive=stage.archive_identity(),
+                   provenance=numerics.provenance(device))
     stage.write_json(Path("metrics/task2.json"), metrics)
     for name in ("final", "best", "swa"):
         if name in metrics:

@@ -3,7 +3,7 @@ chosen loss, and the same figures of the plain cross-entropy reference under ``r
 
 from pathlib import Path
 
-from vvpipe import stage
+from vvpipe import numerics, stage
 from vvpipe.config import Task4Settings
 from vvpipe.data import loaders
 from vvpipe.evaluation import evaluate, logit_size_metrics
@@ -31,6 +31,7 @@ def main() -> None:
         "reference": reference,
         "train_samples": len(sets["train"]), "epochs": settings.epochs,
         "archive": stage.archive_identity(),
+        "provenance": numerics.provenance(device),
     })
     for variant, values in figures.items():
         print(f"task4 {variant}: accuracy {values['accuracy']:.4f}, cross-entropy "
