@@ -67,9 +67,14 @@ def test_truncated_and_non_xz_archives_give_a_clear_error(tmp_path):
         safe_extract(tmp_path / "missing.tar.xz", tmp_path / "data")
 
 
+REQUIRED = [(f"data/{task}/{split}", tarfile.DIRTYPE, None)
+            for task in ("task1", "task3") for split in ("train", "test")]
+
+
 def test_a_good_archive_replaces_the_old_data_folder(tmp_path):
     (tmp_path / "data" / "old").mkdir(parents=True)
-    archive = make_archive(tmp_path / "a.tar.xz", [("./data/task1/train/0/a.png", tarfile.REGTYPE, b"x")])
+    archive = make_archive(tmp_path / "a.tar.xz",
+                           [("./data/task1/train/0/a.png", tarfile.REGTYPE, b"x"), *REQUIRED])
     assert safe_extract(archive, tmp_path / "data") == ["task1/train/0/a.png"]
     assert (tmp_path / "data/task1/train/0/a.png").read_bytes() == b"x"
     assert not (tmp_path / "data/old").exists()
