@@ -6,17 +6,18 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test data benchmark calibrate profiles sweep-task4 ablation clean
+.PHONY: setup lock run test data benchmark calibrate profiles sweep-task4 ablation clean
 
 # Which stand-in to build when no archive is present: default, small-imbalanced, photometric, clean.
 PROFILE ?= default
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# requirements.lock pins every package with its hashes, so each install gets the same files.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet pip==26.3
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -28,6 +29,12 @@ data.tar.xz: | $(VENV)/.installed
 	data.dvc records (other package versions?); results will differ from the committed ones" >&2
 
 data: data.tar.xz
+
+# After editing requirements.in: re-resolve every package and its hashes into requirements.lock.
+lock: setup
+	python -m pip install --quiet pip-tools==7.6.2
+	python -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock requirements.in
 
 run: setup data.tar.xz
 	dvc repro

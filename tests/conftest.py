@@ -1,3 +1,7 @@
+import io
+import lzma
+import tarfile
+
 import numpy as np
 import pytest
 import torch
@@ -34,3 +38,23 @@ def write_digits():
                 write_png(root / str(digit) / f"{k}.png", digits[index])
 
     return write
+
+
+def make_archive(path, members):
+    """An xz tar of ``(name, tarfile type, payload)`` members; the payload is the bytes of a file
+    or the target of a link."""
+    # GNU format stores names as raw bytes, so a name that is not valid UTF-8 can be written.
+    with lzma.open(path, "wb") as xz, tarfile.open(fileobj=xz, mode="w", format=tarfile.GNU_FORMAT,
+                                                   errors="surrogateescape") as tar:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            if kind == tarfile.SYMTYPE or kind == tarfile.LNKTYPE:
+                info.linkname = payload
+                tar.addfile(info)
+            elif kind == tarfile.REGTYPE:
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+            else:
+                tar.addfile(info)
+    return path

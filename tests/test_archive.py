@@ -1,30 +1,11 @@
-import io
-import lzma
 import tarfile
 
 import numpy as np
 import pytest
 
-from conftest import write_png
+from conftest import make_archive, write_png
 from vvpipe.archive import ArchiveError, inventory, safe_extract
 from vvpipe.data import read_split
-
-
-def make_archive(path, members):
-    """members: (TarInfo-like dict, payload) pairs written into an xz tar."""
-    with lzma.open(path, "wb") as xz, tarfile.open(fileobj=xz, mode="w") as tar:
-        for name, kind, payload in members:
-            info = tarfile.TarInfo(name)
-            info.type = kind
-            if kind == tarfile.SYMTYPE or kind == tarfile.LNKTYPE:
-                info.linkname = payload
-                tar.addfile(info)
-            elif kind == tarfile.REGTYPE:
-                info.size = len(payload)
-                tar.addfile(info, io.BytesIO(payload))
-            else:
-                tar.addfile(info)
-    return path
 
 
 GOOD = ("data/task1/train/0/a.png", tarfile.REGTYPE, b"x")

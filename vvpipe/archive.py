@@ -97,6 +97,8 @@ class _MemberCheck:
     def __call__(self, member: tarfile.TarInfo) -> str:
         name = _checked_name(member)
         shown = repr(name)
+        if name == ROOT and not member.isdir():
+            raise ArchiveError(f"archive member {shown} is a file: {ROOT} must be a folder")
         self.count += 1
         if self.count > self.limits.max_members:
             raise ArchiveError(f"archive holds more than extract.max_members = "
