@@ -21,8 +21,10 @@ ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.envi
        "DVC_NO_ANALYTICS": "1"}
 
 
-def sh(cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600)
+def sh(cwd: Path, *command: str, check: bool = True, env: dict | None = None
+       ) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True,
+                            text=True, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -176,6 +178,20 @@ def test_a_changed_test_file_stops_the_evaluation(repo):
         victim.write_bytes(original)
 
 
+def test_test_tensors_that_are_not_the_decoded_test_files_stop_the_evaluation(repo):
+    prepared = repo / "prepared/task1.pt"
+    original = prepared.read_bytes()
+    try:
+        sets = torch.load(prepared)
+        sets["test"]["images"][0, 0, 0, 0] ^= 1
+        torch.save(sets, prepared)
+        result = sh(repo, sys.executable, "stages/evaluate.py", "task1", check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "test images in prepared/task1.pt are not the decoded files" in result.stderr
+    finally:
+        prepared.write_bytes(original)
+
+
 @pytest.mark.parametrize("bad, culprit", [
     ({"task1": {"epoch": 3}}, "unknown key task1.epoch"),
     ({"task1": {"device": "gpu"}}, "task1.device must be auto"),
@@ -232,3 +248,34 @@ def test_a_killed_task2_run_resumes_under_dvc_repro_with_the_same_result(repo):
             assert all(torch.equal(weights[k], uninterrupted[k]) for k in weights), name
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+# An AVX2-only CPU, as far as the numerical libraries can tell.
+AVX2_MACHINE = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def task1_metrics(repo: Path, **env: str) -> dict[str, dict]:
+    """metrics/ of the task 1 stages after every one of them ran again (extract to audit)."""
+    sh(repo, "dvc", "repro", "-f", "evaluate@task1", "audit@task1", env=env)
+    return {name: json.loads((repo / "metrics" / name).read_text())
+            for name in ("task1.json", "audit_task1.json")}
+
+
+def without_provenance(metrics: dict[str, dict]) -> dict[str, dict]:
+    return {name: {k: v for k, v in values.items() if k != "provenance"}
+            for name, values in metrics.items()}
+
+
+def test_pinned_numerics_give_identical_task1_metrics_under_two_isa_caps(repo):
+    native_capability = sh(repo, sys.executable, "-c", "import torch; "
+                           "print(torch.backends.cpu.get_cpu_capability())").stdout.strip()
+    if native_capability != "AVX2":  # this CPU has more than AVX2: show what the pin prevents
+        unpinned = [task1_metrics(repo, VVPIPE_NATIVE_ISA="1", **machine)
+                    for machine in ({}, AVX2_MACHINE)]
+        assert without_provenance(unpinned[0]) != without_provenance(unpinned[1])
+    pinned = [task1_metrics(repo, **machine) for machine in ({}, AVX2_MACHINE)]
+    assert pinned[0] == pinned[1]
+    for metrics in pinned[0].values():  # the audit's is the analysis stage's
+        assert metrics["provenance"]["cpu_capability"] == "AVX2"
+        assert metrics["provenance"]["isa_pinned"] is True

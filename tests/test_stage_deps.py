@@ -56,3 +56,9 @@ def test_only_the_evaluation_stages_read_test_labels():
     for script in scripts:
         uses_labels = "labelled_test_set" in (ROOT / script).read_text()
         assert uses_labels == Path(script).stem.startswith("evaluate"), script
+
+
+def test_no_stage_imports_the_stand_in_builder():
+    """The stand-in is a development tool; a user's archive must not need it."""
+    for name, script, _ in stages():
+        assert "vvpipe/standin.py" not in closure(ROOT / script), name

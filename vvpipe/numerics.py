@@ -4,8 +4,9 @@ Three libraries pick their float kernels by the CPU: ATen's vectorised ops, oneD
 convolutions and MKL's BLAS. An AVX-512 machine and an AVX2 machine therefore sum in other
 orders and end with other weights, and a committed ``dvc.lock`` stops matching. The pipeline caps
 all three at AVX2 (the common ground of x86-64 machines of the last decade) and fixes the number
-of threads, which splits the same reductions differently too. Each is read lazily by its library,
-so setting them before the first tensor operation is enough; ``stage.run`` does that.
+of threads, which splits the same reductions differently too. Each library reads its cap once, at
+its first tensor operation, so the caps are set when the ``vvpipe`` package is imported
+(``pin_isa``), and ``stage.run`` fixes the threads and checks that the cap took.
 
 ``VVPIPE_NATIVE_ISA=1`` lifts the caps (faster on AVX-512, but machine-dependent numbers).
 """
@@ -47,16 +48,26 @@ def thread_count() -> int:
     return DEFAULT_THREADS
 
 
-def pin() -> None:
-    """Cap the CPU instruction sets (unless opted out) and fix the thread count. Call it before
-    any tensor operation: the libraries read these settings once, at their first use."""
+def pin_isa() -> None:
+    """Cap the CPU instruction sets, unless opted out. Only environment variables: the libraries
+    read them at their first tensor operation, which must come later."""
     if isa_pinned():
         os.environ.update(PINNED_ISA)
+
+
+def pin() -> None:
+    """The caps, a fixed thread count, and proof that torch's kernels obey the cap (a tensor
+    operation before ``pin_isa`` would have fixed them at the machine's best)."""
+    pin_isa()
     threads = thread_count()
     os.environ["OMP_NUM_THREADS"] = str(threads)  # for a torch imported later in this process
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+        capability = torch.backends.cpu.get_cpu_capability()
+        if isa_pinned() and capability.startswith("AVX512"):
+            raise RuntimeError(f"torch runs {capability} kernels although they are capped at "
+                               "AVX2: a tensor operation ran before vvpipe was imported")
 
 
 def provenance(device: Any) -> dict:
