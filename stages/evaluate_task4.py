@@ -4,9 +4,9 @@ chosen loss, and the same figures of the plain cross-entropy reference under ``r
 from pathlib import Path
 
 from vvpipe import numerics, stage
-from vvpipe.config import Task4Settings
 from vvpipe.data import loaders
 from vvpipe.evaluation import evaluate, logit_size_metrics
+from vvpipe.losses import Task4Settings
 from vvpipe.models import ModelTask4
 
 

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from vvpipe import stage
-from vvpipe.callbacks import DVCLiveLogger
 from vvpipe.config import TrainSettings
 from vvpipe.data import ImageSet, batches
 from vvpipe.evaluation import per_class_recall, predict
+from vvpipe.live import DVCLiveLogger
 from vvpipe.models import TASK_MODELS
 from vvpipe.training import Trainer, seed_everything
 

@@ -3,18 +3,19 @@ scheduler and SWA, as configured in params.yaml:task2. Resumes an interrupted ru
 
 import hashlib
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from vvpipe import stage
-from vvpipe.callbacks import mark_finished, resumable_checkpoint, task2_callbacks
-from vvpipe.config import Task2Settings
-from vvpipe.data import loaders
+from vvpipe.callbacks import mark_finished, resumable_checkpoint
+from vvpipe.config import ParamsError
+from vvpipe.data import ImageSet, loaders
 from vvpipe.models import ModelTask1
-from vvpipe.training import Trainer
+from vvpipe.task2 import Task2Settings, task2_trainer
+from vvpipe.training import NonFiniteLossError
 
 DATA = Path("engineered/task1.pt")
 CHECKPOINTS = Path("checkpoints/task2")
@@ -27,28 +28,41 @@ def fingerprint(settings: Task2Settings) -> str:
     return digest.hexdigest()
 
 
+def check_validation_split(train: ImageSet, val: ImageSet) -> None:
+    """Every class of the training set has validation images to be monitored on."""
+    missing = sorted(set(train.labels.tolist()) - set(val.labels.tolist()))
+    if missing:
+        raise ParamsError(f"engineer.task1.validation leaves no validation image of class(es) "
+                          f"{missing}; task 2 monitors that split: raise the fraction")
+
+
 def main() -> None:
     settings, device, sets = stage.setup(Task2Settings, "task2", DATA)
 
+    check_validation_split(sets["train"], sets["val"])
     model = ModelTask1().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
     # Monitored on the validation split held out by engineer@task1, never on the test set.
     train_batches, val_batches = loaders(sets["train"], sets["val"], settings, device)
-    callbacks = task2_callbacks(settings, model, optimizer, train_batches, len(train_batches),
-                                CHECKPOINTS if settings.checkpoint.enabled else None,
-                                Path("dvclive/task2"))
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), callbacks.ordered())
+    trainer, callbacks = task2_trainer(settings, model, optimizer, train_batches,
+                                       CHECKPOINTS if settings.checkpoint.enabled else None,
+                                       Path("dvclive/task2"))
 
     resume = resumable_checkpoint(CHECKPOINTS, fingerprint(settings))
     if resume is not None:
         trainer.load_state_dict(torch.load(resume, map_location=device, weights_only=False),
                                 train_batches, val_batches)
         print(f"task2: resuming from {resume} (epoch {trainer.epoch})")
+    start = time.perf_counter()
     trainer.fit(train_batches, val_batches, settings.epochs)
+    seconds = time.perf_counter() - start
 
+    if trainer.best_weights is None:
+        raise NonFiniteLossError(f"no epoch gave a finite {settings.monitor}: there is no best "
+                                 "model; lower task2.lr")
     stage.save_model(model, MODELS / "final.pt")
     best_model = ModelTask1().to(device)
-    callbacks.best.restore(best_model)
+    best_model.load_state_dict(trainer.best_weights)
     stage.save_model(best_model, MODELS / "best.pt")
     swa_model = callbacks.swa.model() if callbacks.swa else None
     (MODELS / "swa.pt").unlink(missing_ok=True)
@@ -56,13 +70,15 @@ def main() -> None:
         stage.save_model(swa_model, MODELS / "swa.pt")
     stage.write_json(Path("reports/task2/training.json"), {
         "epochs_run": trainer.epoch,
-        "best_epoch": callbacks.best.monitor.best_epoch,
+        "best_epoch": trainer.monitor.best_epoch,
         "stopped_early": trainer.should_stop,
         "stop_reason": trainer.stop_reason or "completed all epochs",
         "swa_start_epoch": callbacks.swa.start_epoch if callbacks.swa else None,
         "swa_averaged_epochs": callbacks.swa.n_averaged if callbacks.swa else 0,
         "final_lr": optimizer.param_groups[0]["lr"],
         "resumed_from_epoch": int(resume.stem.split("-")[1]) if resume else None,
+        # Of this process only: a resumed run's earlier part is not included.
+        "wall_seconds": round(seconds, 1),
     })
     if settings.checkpoint.enabled:
         mark_finished(CHECKPOINTS)

@@ -9,11 +9,10 @@ from pathlib import Path
 import torch
 
 from vvpipe import stage
-from vvpipe.callbacks import DVCLiveLogger
-from vvpipe.config import LossSettings, Task4Settings
 from vvpipe.data import batches, loaders
 from vvpipe.evaluation import predict
-from vvpipe.losses import LogitSizeLoss, PenaltyWarmup
+from vvpipe.live import DVCLiveLogger
+from vvpipe.losses import LogitSizeLoss, LossSettings, PenaltyWarmup, Task4Settings
 from vvpipe.models import ModelTask4
 from vvpipe.training import Trainer
 

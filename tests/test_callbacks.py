@@ -6,12 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from vvpipe.callbacks import (BestWeights, Callback, EarlyStopping, Monitor, mark_finished,
-                              resumable_checkpoint, task2_callbacks)
-from vvpipe.config import Task2Settings, parse
+from vvpipe.callbacks import EarlyStopping, mark_finished, resumable_checkpoint
+from vvpipe.config import ParamsError, parse
 from vvpipe.data import loaders
+from vvpipe.hooks import Callback, EpochLog, Monitor
 from vvpipe.models import ModelTask1
-from vvpipe.training import EpochLog, NonFiniteLossError, Trainer, seed_everything
+from vvpipe.task2 import Task2Settings, task2_trainer
+from vvpipe.training import NonFiniteLossError, seed_everything
 
 BASE = {"epochs": 8, "lr": 0.001, "momentum": 0.9, "shuffle_train": True, "device": "cpu"}
 
@@ -29,9 +30,8 @@ def build(config: Task2Settings, digits, checkpoints=None, extra=()):
     model = ModelTask1()
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     train, test = loaders(digits, digits, config, torch.device("cpu"))
-    callbacks = task2_callbacks(config, model, optimizer, train, len(train), checkpoints, None)
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), [*callbacks.ordered(), *extra],
-                      progress=False)
+    trainer, callbacks = task2_trainer(config, model, optimizer, train, checkpoints, None, extra,
+                                       progress=False)
     return trainer, callbacks, train, test
 
 
@@ -43,7 +43,8 @@ def test_plain_run_has_no_callback_effects(digits):
     trainer, callbacks, train, test = build(settings(), digits)
     trainer.fit(train, test, 3)
     assert lrs(trainer) == [0.001] * 3 and not trainer.should_stop
-    assert callbacks.swa is None and callbacks.best.monitor.best_epoch is not None
+    assert callbacks.swa is None and trainer.monitor.best_epoch is not None
+    assert trainer.best_weights is callbacks.best.weights is not None
 
 
 @pytest.mark.parametrize("scheduler, expected", [
@@ -87,15 +88,20 @@ def logs(values):
 
 
 class FakeTrainer:
+    """What EarlyStopping reads and writes: the trainer's monitor, model and stop flags."""
+
     def __init__(self):
         self.model = nn.Linear(2, 2)
+        self.monitor = Monitor("val_loss", "min")
+        self.best_weights = None
         self.should_stop, self.stop_reason = False, None
 
 
 def drive(stopper, values):
     trainer = FakeTrainer()
+    stopper.on_fit_start(trainer)
     for log in logs(values):
-        stopper.best.on_epoch_end(trainer, log)
+        trainer.monitor.update(log)
         stopper.on_epoch_end(trainer, log)
         if trainer.should_stop:
             return log.epoch, trainer.stop_reason
@@ -103,16 +109,23 @@ def drive(stopper, values):
 
 
 def stopper(patience=2, min_delta=0.0, divergence=None, suspend=None):
-    return EarlyStopping(Monitor("val_loss", "min", min_delta), BestWeights(Monitor("val_loss")),
-                         patience, divergence, suspend_from_epoch=suspend)
+    return EarlyStopping(patience, min_delta, divergence, suspend_from_epoch=suspend)
 
 
-def test_early_stopping_patience_and_min_delta():
+def test_early_stopping_fires_when_the_wait_reaches_the_patience():
+    # Lightning and Keras: patience 2 stops after the second epoch without improvement.
     assert drive(stopper(patience=2), [1.0, 0.9, 0.95, 0.93, 0.92]) == (
-        5, "no improvement of val_loss for 3 epochs")
+        4, "no improvement of val_loss for 2 epochs")
     # 0.85 improves on 0.9 by more than min_delta 0.01 and resets the count; 0.849 does not.
-    assert drive(stopper(patience=1, min_delta=0.01), [1.0, 0.9, 0.85, 0.849, 0.845])[0] == 5
+    assert drive(stopper(patience=1, min_delta=0.01), [1.0, 0.9, 0.85, 0.849, 0.845])[0] == 4
     assert drive(stopper(patience=3), [1.0, 0.9, 0.8, 0.7]) == (None, None)
+
+
+def test_a_monitor_of_a_value_the_trainer_does_not_log_is_refused():
+    with pytest.raises(ParamsError, match="'val_f1' is not a value the trainer logs"):
+        Monitor("val_f1")
+    with pytest.raises(ParamsError, match="task2.monitor must be one of"):
+        settings(monitor="val_f1")
 
 
 def test_early_stopping_safety_stops():
@@ -123,14 +136,14 @@ def test_early_stopping_safety_stops():
 
 
 def test_plateau_stopping_is_suspended_in_the_swa_phase_but_safety_stops_are_not():
-    assert drive(stopper(patience=1, suspend=3), [1.0, 1.1, 1.2, 1.3, 1.4]) == (None, None)
-    assert drive(stopper(patience=0, suspend=3), [1.0, 1.1])[0] == 2  # before SWA: stops
-    assert drive(stopper(patience=0, suspend=3, divergence=2.0), [1.0, 0.9, 1.0, 3.0])[0] == 4
+    assert drive(stopper(patience=2, suspend=3), [1.0, 1.1, 1.2, 1.3, 1.4]) == (None, None)
+    assert drive(stopper(patience=1, suspend=3), [1.0, 1.1])[0] == 2  # before SWA: stops
+    assert drive(stopper(patience=1, suspend=3, divergence=2.0), [1.0, 0.9, 1.0, 3.0])[0] == 4
 
 
 def test_a_stop_before_swa_starts_leaves_no_swa_model(digits):
     config = settings(monitor="val_accuracy", mode="max", early_stopping={"enabled": True,
-                      "patience": 0, "min_delta": 1.0}, swa={"enabled": True, "start": 6})
+                      "patience": 1, "min_delta": 1.0}, swa={"enabled": True, "start": 6})
     trainer, callbacks, train, test = build(config, digits)
     trainer.fit(train, test, 8)
     assert trainer.epoch == 2 and "no improvement" in trainer.stop_reason
@@ -189,7 +202,7 @@ class Crash(Callback):
 @pytest.mark.parametrize("crash_at", [4, 6])  # before and inside the SWA phase
 def test_a_resumed_run_ends_with_the_same_weights(tmp_path, digits, scheduler, crash_at):
     config = settings(checkpoint={"enabled": True, "every_n_epochs": 1, "keep_last": 2},
-                      early_stopping={"enabled": True, "patience": 3},
+                      early_stopping={"enabled": True, "patience": 4},
                       lr_scheduler={"name": scheduler}, swa={"enabled": True, "start": 5})
     reference, ref_callbacks, train, test = build(config, digits, tmp_path / "reference")
     reference.fit(train, test, 8)
@@ -209,7 +222,7 @@ def test_a_resumed_run_ends_with_the_same_weights(tmp_path, digits, scheduler, c
         for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
             assert torch.equal(a, b), name
     assert [vars(h) for h in resumed.history] == [vars(h) for h in reference.history]
-    assert callbacks.best.monitor.best_epoch == ref_callbacks.best.monitor.best_epoch
+    assert resumed.monitor.best_epoch == reference.monitor.best_epoch
 
 
 def test_checkpoints_keep_the_last_k_and_the_best(tmp_path, digits):
@@ -219,7 +232,7 @@ def test_checkpoints_keep_the_last_k_and_the_best(tmp_path, digits):
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == [
         "best.pt", "epoch-0006.pt", "epoch-0007.pt"]
     best = torch.load(tmp_path / "best.pt", weights_only=False)
-    assert best["epoch"] == callbacks.best.monitor.best_epoch
+    assert best["epoch"] == trainer.monitor.best_epoch
 
 
 def test_only_an_unfinished_run_with_the_same_fingerprint_resumes(tmp_path):

@@ -1,6 +1,7 @@
 import pytest
 
-from vvpipe.config import ParamsError, Task2Settings, TrainSettings, load, parse
+from vvpipe.config import ParamsError, TrainSettings, load, parse
+from vvpipe.task2 import Task2Settings
 
 GOOD = {"epochs": 3, "lr": 0.005, "momentum": 0.9}
 
@@ -46,13 +47,13 @@ TASK2 = {"epochs": 10, "lr": 0.001, "momentum": 0.9}
 @pytest.mark.parametrize("values, message", [
     ({"lr_scheduler": {"name": "cyclic"}},
      r"task2\.lr_scheduler\.name must be one of \['none', 'plateau', 'cosine', 'step', 'onecycle'\]"),
-    ({"early_stopping": {"patience": -1}}, r"task2\.early_stopping\.patience must be 0 or more"),
+    ({"early_stopping": {"patience": 0}}, r"task2\.early_stopping\.patience must be at least 1"),
     ({"swa": {"start": 11}}, r"task2\.swa\.start is epoch 11, beyond the last epoch 10"),
     ({"swa": {"start": 1.5}}, r"task2\.swa\.start as a fraction must be in \(0, 1\)"),
     ({"swa": {"strat": 3}}, r"unknown key task2\.swa\.strat \(did you mean task2\.swa\.start\?\)"),
     ({"swa": {"anneal_strategy": "cosine"}},
      r"task2\.swa\.anneal_strategy must be one of \['cos', 'linear'\]"),
-    ({"monitor": "accuracy"}, r"task2\.monitor must be one of \['val_loss', 'val_accuracy', 'train_loss'\]"),
+    ({"monitor": "accuracy"}, r"task2\.monitor must be one of \['train_loss', 'val_loss', 'val_accuracy'\]"),
     ({"lr_scheduler": {"plateau": {"factor": 2}}}, r"task2\.lr_scheduler\.plateau\.factor must be in"),
     ({"checkpoint": "yes"}, r"task2\.checkpoint must be a mapping"),
 ])

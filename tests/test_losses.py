@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from vvpipe.config import LossSettings, ParamsError, PenaltyWeights, Task4Settings, load, parse
+from vvpipe.config import ParamsError, load, parse
 from vvpipe.data import TensorBatches
 from vvpipe.evaluation import Predictions, logit_size_metrics
-from vvpipe.losses import LogitSizeLoss, PenaltyWarmup
+from vvpipe.losses import LogitSizeLoss, LossSettings, PenaltyWarmup, PenaltyWeights, Task4Settings
 from vvpipe.models import ModelTask4
 from vvpipe.training import NonFiniteLossError, Trainer
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vvpipe.training import Batches
+from vvpipe.hooks import Batches
 
 
 @dataclass

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import nn
 
-from vvpipe.callbacks import Callback
 from vvpipe.config import ParamsError
 from vvpipe.errors import CheckpointError, PipelineError
+from vvpipe.hooks import Batches, Callback, EpochLog, Monitor
 from vvpipe.reporting import progress_bar
 
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -39,17 +38,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
-
-
-@dataclass
-class EpochLog:
-    """What the original loop prints after every epoch (means are over batches)."""
-
-    epoch: int
-    train_loss: float
-    lr: float
-    val_loss: float
-    val_accuracy: float
 
 
 class NonFiniteLossError(PipelineError, RuntimeError):
@@ -92,7 +80,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
                  callbacks: Sequence[Callback] = (), eval_loss_fn: LossFn | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, monitor: Monitor | None = None) -> None:
         names = [type(c).__name__ for c in callbacks]
         if len(set(names)) != len(names):
             raise ValueError(f"at most one callback of each kind, got {names}")
@@ -103,6 +91,10 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.max_epochs = 0
         self.history: list[EpochLog] = []
+        # The run's one notion of "best": updated before the callbacks see an epoch.
+        self.monitor = monitor
+        self.improved = False  # whether the epoch just finished is the monitor's new best
+        self.best_weights: dict[str, torch.Tensor] | None = None  # kept by a BestWeights callback
         self.should_stop = False
         self.stop_reason: str | None = None
         self._generators: list[torch.Generator] = []
@@ -160,6 +152,7 @@ class Trainer:
                            val_accuracy)
             self.epoch = epoch
             self.history.append(log)
+            self.improved = self.monitor.update(log) if self.monitor is not None else False
             bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}",
                             val_acc=f"{val_accuracy:.4f}")
             if self.progress:
@@ -182,6 +175,7 @@ class Trainer:
             "history": [asdict(log) for log in self.history],
             "should_stop": self.should_stop,
             "stop_reason": self.stop_reason,
+            "monitor": self.monitor.state_dict() if self.monitor is not None else None,
             "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
             "rng": rng_state(self._generators),
         }
@@ -192,12 +186,14 @@ class Trainer:
         stateful = {type(c).__name__ for c in self.callbacks if c.state_dict()}
         if set(saved) != stateful:
             raise CheckpointError(f"checkpoint holds the state of callbacks {sorted(saved)}, "
-                             f"this run has {sorted(stateful)}")
+                                  f"this run has {sorted(stateful)}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = state["epoch"]
         self.history = [EpochLog(**log) for log in state["history"]]
         self.should_stop, self.stop_reason = state["should_stop"], state["stop_reason"]
+        if self.monitor is not None:
+            self.monitor.load_state_dict(state["monitor"])
         for callback in self.callbacks:
             if type(callback).__name__ in saved:
                 callback.load_state_dict(saved[type(callback).__name__])

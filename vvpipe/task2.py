@@ -1,0 +1,221 @@
+"""Task 2's wiring: its settings (params.yaml:task2) and the callbacks a run gets from them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import lr_scheduler
+
+from vvpipe.callbacks import (BestWeights, EarlyStopping, LRScheduler, ModelCheckpoint,
+                              StochasticWeightAveraging)
+from vvpipe.config import TrainSettings, require, require_choice
+from vvpipe.hooks import MONITORED, Batches, Callback, Monitor
+from vvpipe.live import DVCLiveLogger
+from vvpipe.training import Trainer
+
+SCHEDULERS = ("none", "plateau", "cosine", "step", "onecycle")
+ANNEAL_STRATEGIES = ("cos", "linear")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointSettings:
+    enabled: bool = True
+    every_n_epochs: int = 5
+    keep_last: int = 2
+    save_best: bool = True
+
+    def validate(self, where: str) -> None:
+        require(self.every_n_epochs >= 1, f"{where}.every_n_epochs", "must be at least 1")
+        require(self.keep_last >= 1, f"{where}.keep_last", "must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStoppingSettings:
+    enabled: bool = True
+    patience: int = 5  # epochs without improvement that stop the run
+    min_delta: float = 0.0
+    divergence_threshold: float | None = None
+    restore_best_weights: bool = False
+
+    def validate(self, where: str) -> None:
+        require(self.patience >= 1, f"{where}.patience", f"must be at least 1, got {self.patience}")
+        require(self.min_delta >= 0, f"{where}.min_delta", f"must be 0 or more, got {self.min_delta}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlateauSettings:
+    factor: float = 0.5
+    patience: int = 2
+    threshold: float = 1e-4
+    min_lr: float = 0.0
+
+    def validate(self, where: str) -> None:
+        require(0 < self.factor < 1, f"{where}.factor", f"must be in (0, 1), got {self.factor}")
+        require(self.patience >= 0, f"{where}.patience", f"must be 0 or more, got {self.patience}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CosineSettings:
+    t_max: int | None = None  # None: the number of epochs before SWA starts (or all epochs)
+    eta_min: float = 0.0
+
+    def validate(self, where: str) -> None:
+        require(self.t_max is None or self.t_max >= 1, f"{where}.t_max", "must be at least 1 or null")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSettings:
+    step_size: int = 10
+    gamma: float = 0.5
+
+    def validate(self, where: str) -> None:
+        require(self.step_size >= 1, f"{where}.step_size", "must be at least 1")
+        require(0 < self.gamma <= 1, f"{where}.gamma", f"must be in (0, 1], got {self.gamma}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OneCycleSettings:
+    max_lr: float = 0.01
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+
+    def validate(self, where: str) -> None:
+        require(self.max_lr > 0, f"{where}.max_lr", "must be positive")
+        require(0 < self.pct_start < 1, f"{where}.pct_start", "must be in (0, 1)")
+        require_choice(self.anneal_strategy, ANNEAL_STRATEGIES, f"{where}.anneal_strategy")
+
+
+@dataclasses.dataclass(frozen=True)
+class SchedulerSettings:
+    name: str = "plateau"
+    plateau: PlateauSettings = PlateauSettings()
+    cosine: CosineSettings = CosineSettings()
+    step: StepSettings = StepSettings()
+    onecycle: OneCycleSettings = OneCycleSettings()
+
+    def validate(self, where: str) -> None:
+        require_choice(self.name, SCHEDULERS, f"{where}.name")
+
+
+@dataclasses.dataclass(frozen=True)
+class SWASettings:
+    enabled: bool = True
+    start: int | float = 0.75  # an epoch number (int) or a fraction of the epochs (float < 1)
+    lr: float = 0.0005
+    anneal_epochs: int = 5
+    anneal_strategy: str = "cos"
+
+    def validate(self, where: str) -> None:
+        if isinstance(self.start, float):
+            require(0 < self.start < 1, f"{where}.start",
+                    f"as a fraction must be in (0, 1), got {self.start}; use an int for an epoch")
+        else:
+            require(self.start >= 1, f"{where}.start", f"must be an epoch >= 1, got {self.start}")
+        require(self.lr > 0, f"{where}.lr", "must be positive")
+        require(self.anneal_epochs >= 1, f"{where}.anneal_epochs", "must be at least 1")
+        require_choice(self.anneal_strategy, ANNEAL_STRATEGIES, f"{where}.anneal_strategy")
+
+    def start_epoch(self, epochs: int) -> int:
+        """The first epoch whose weights are averaged (1-based)."""
+        return max(1, round(self.start * epochs)) if isinstance(self.start, float) else self.start
+
+
+@dataclasses.dataclass(frozen=True)
+class Task2Settings(TrainSettings):
+    """Task 2: the task 1 setup with SGD lr 0.001, plus switchable callbacks."""
+
+    monitor: str = "val_loss"
+    mode: str = "min"
+    checkpoint: CheckpointSettings = CheckpointSettings()
+    early_stopping: EarlyStoppingSettings = EarlyStoppingSettings()
+    lr_scheduler: SchedulerSettings = SchedulerSettings()
+    swa: SWASettings = SWASettings()
+
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        require_choice(self.monitor, MONITORED, f"{where}.monitor")
+        require_choice(self.mode, ("min", "max"), f"{where}.mode")
+        if self.swa.enabled:
+            start = self.swa.start_epoch(self.epochs)
+            require(start <= self.epochs, f"{where}.swa.start",
+                    f"is epoch {start}, beyond the last epoch {self.epochs}")
+
+
+def make_scheduler(settings: SchedulerSettings, optimizer: torch.optim.Optimizer, mode: str,
+                   epochs: int, steps_per_epoch: int) -> tuple[Any, str] | None:
+    """The configured torch scheduler and its interval ("epoch" or "batch"), or None.
+    ``epochs`` is how many epochs it runs for (those before SWA takes over)."""
+    if settings.name == "none":
+        return None
+    if settings.name == "plateau":
+        p = settings.plateau
+        return lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=p.factor,
+                                              patience=p.patience, threshold=p.threshold,
+                                              min_lr=p.min_lr), "epoch"
+    if settings.name == "cosine":
+        c = settings.cosine
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.t_max or epochs,
+                                              eta_min=c.eta_min), "epoch"
+    if settings.name == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=settings.step.step_size,
+                                   gamma=settings.step.gamma), "epoch"
+    o = settings.onecycle
+    return lr_scheduler.OneCycleLR(optimizer, max_lr=o.max_lr, epochs=epochs,
+                                   steps_per_epoch=steps_per_epoch, pct_start=o.pct_start,
+                                   anneal_strategy=o.anneal_strategy, div_factor=o.div_factor,
+                                   final_div_factor=o.final_div_factor), "batch"
+
+
+@dataclass
+class Task2Callbacks:
+    """The callbacks of a task 2 run, in the order the trainer must call them."""
+
+    best: BestWeights
+    early_stopping: EarlyStopping | None
+    scheduler: LRScheduler | None
+    swa: StochasticWeightAveraging | None
+    logger: DVCLiveLogger | None
+    checkpoint: ModelCheckpoint | None
+
+    def ordered(self, extra: Sequence[Callback] = ()) -> list[Callback]:
+        return [c for c in (self.best, self.early_stopping, self.scheduler, self.swa, self.logger,
+                            self.checkpoint, *extra) if c is not None]
+
+
+def task2_trainer(settings: Task2Settings, model: nn.Module, optimizer: torch.optim.Optimizer,
+                  train_batches: Batches, checkpoint_dir: Path | None, live_dir: Path | None,
+                  extra: Sequence[Callback] = (), progress: bool = True
+                  ) -> tuple[Trainer, Task2Callbacks]:
+    """A trainer for task 2 with the one monitor params.yaml:task2 names and the callbacks it
+    switches on, in the order they must run (``extra`` ones last)."""
+    swa_start = settings.swa.start_epoch(settings.epochs) if settings.swa.enabled else None
+    stopping = settings.early_stopping
+    early_stopping = EarlyStopping(
+        stopping.patience, stopping.min_delta, stopping.divergence_threshold,
+        stopping.restore_best_weights, suspend_from_epoch=swa_start,
+    ) if stopping.enabled else None
+    made = make_scheduler(settings.lr_scheduler, optimizer, settings.mode,
+                          (swa_start - 1 if swa_start else settings.epochs) or 1,
+                          len(train_batches))
+    scheduler = LRScheduler(made[0], made[1], stop_before_epoch=swa_start) if made else None
+    swa = StochasticWeightAveraging(
+        model, optimizer, swa_start, settings.swa.lr, settings.swa.anneal_epochs,
+        settings.swa.anneal_strategy, train_batches) if swa_start else None
+    checkpoint = settings.checkpoint
+    callbacks = Task2Callbacks(
+        BestWeights(), early_stopping, scheduler, swa,
+        DVCLiveLogger(live_dir) if live_dir else None,
+        ModelCheckpoint(checkpoint_dir, checkpoint.every_n_epochs, checkpoint.keep_last,
+                        checkpoint.save_best) if checkpoint.enabled and checkpoint_dir else None,
+    )
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), callbacks.ordered(extra),
+                      progress=progress, monitor=Monitor(settings.monitor, settings.mode))
+    return trainer, callbacks
