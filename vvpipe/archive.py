@@ -134,7 +134,7 @@ def staged_extract(archive: Path, beside: Path, limits: ExtractLimits) -> Iterat
 
     Each member is checked from its header, before its bytes are read, and the xz stream is read
     to its end, so a truncated archive fails even where tar's end marker survived. Nothing outside
-    the temporary folder is touched: the caller decides what replaces what (``replace_folder``).
+    the temporary folder is touched: the caller decides what replaces what (``safe_extract``).
     """
     if not archive.is_file():
         raise ArchiveError(f"archive {archive} does not exist")
