@@ -3,6 +3,7 @@ already holds a good data/ and inventory: the stage must exit 1 with one line na
 (no traceback, no crash) and leave both byte for byte as they were."""
 
 import io
+import json
 import lzma
 import os
 import subprocess
@@ -162,7 +163,6 @@ def test_label_folders_other_than_0_to_9_are_reported_not_learned(workspace):
                             for p in sorted(staging.rglob("*.png")))]
     result = run_extract(workspace, make_archive(workspace.parent / "labels.tar.xz", members))
     assert result.returncode == 0, result.stderr
-    import json
     inventory = json.loads((workspace / "reports/inventory.json").read_text())
     stray = {entry["path"]: entry["reason"] for entry in inventory["stray"]}
     assert stray == {"task1/train/07": "folder name is not a digit label 0-9",
