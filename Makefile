@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup lock run test data benchmark calibrate profiles sweep-task4 ablation clean
+.PHONY: setup lock run test data benchmark calibrate profiles sweep-task4 ablation ablation-task2 clean
 
 # Which stand-in to build when no archive is present: default, small-imbalanced, photometric, clean.
 PROFILE ?= default
@@ -63,6 +63,12 @@ sweep-task4: setup data.tar.xz
 ablation: setup data.tar.xz
 	bash scripts/ablation.sh
 	bash scripts/run_queue.sh
+
+# Task 2's callbacks and learning rates, three seeds per row (reports/task2/ablation.json).
+ablation-task2: setup data.tar.xz
+	bash scripts/task2_ablation.sh
+	bash scripts/run_queue.sh
+	python scripts/task2_ablation.py
 
 clean:
 	rm -rf data prepared analysis engineered models dvclive reports/*/confusion.csv

@@ -20,6 +20,8 @@ from vvpipe.training import NonFiniteLossError
 DATA = Path("engineered/task1.pt")
 CHECKPOINTS = Path("checkpoints/task2")
 MODELS = Path("models/task2")
+MONITORED_ON = {"validation": "validation split",
+                "test": "test set (original behaviour: test figures are optimistic)"}
 
 
 def fingerprint(settings: Task2Settings) -> str:
@@ -39,11 +41,19 @@ def check_validation_split(train: ImageSet, val: ImageSet) -> None:
 def main() -> None:
     settings, device, sets = stage.setup(Task2Settings, "task2", DATA)
 
-    check_validation_split(sets["train"], sets["val"])
+    if settings.monitor_split == "test":
+        print("task2: monitor_split is 'test' (the original script's behaviour): the best model, "
+              "early stopping and the LR plateau follow the test set, so the run's test figures "
+              "are optimistic; the console's 'val' figures are test figures")
+        monitored = stage.labelled_test_set("task1")
+    else:
+        # The split engineer@task1 held out before it grew the set, so no copy of a
+        # validation digit is trained on.
+        check_validation_split(sets["train"], sets["val"])
+        monitored = sets["val"]
     model = ModelTask1().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
-    # Monitored on the validation split held out by engineer@task1, never on the test set.
-    train_batches, val_batches = loaders(sets["train"], sets["val"], settings, device)
+    train_batches, val_batches = loaders(sets["train"], monitored, settings, device)
     trainer, callbacks = task2_trainer(settings, model, optimizer, train_batches,
                                        CHECKPOINTS if settings.checkpoint.enabled else None,
                                        Path("dvclive/task2"))
@@ -69,6 +79,7 @@ def main() -> None:
     if swa_model is not None:
         stage.save_model(swa_model, MODELS / "swa.pt")
     stage.write_json(Path("reports/task2/training.json"), {
+        "monitored_on": MONITORED_ON[settings.monitor_split],
         "epochs_run": trainer.epoch,
         "best_epoch": trainer.monitor.best_epoch,
         "stopped_early": trainer.should_stop,

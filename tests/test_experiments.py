@@ -1,4 +1,7 @@
-from vvpipe.experiments import parse_exp_show, pareto_front
+import pytest
+
+from vvpipe.experiments import (Experiment, mean_sd, parse_exp_show, pareto_front, seeded_groups,
+                               summarise)
 
 
 def state(rev, params=None, metrics=None, error=None, name=None):
@@ -18,9 +21,13 @@ def test_parse_exp_show_keeps_runs_with_results():
         {"name": "queued", "revs": [state("c" * 40, {"task4": {"epochs": 2}})],
          "executor": {"state": "queued"}},
         {"name": "failed", "revs": [state("d" * 40, error={"msg": "boom"})]},
+        {"name": "running", "revs": [state("e" * 40, {"task4": {"epochs": 100}},
+                                           {"metrics/task4.json": {"accuracy": 0.8}})],
+         "executor": {"state": "running"}},
     ]
     experiments = parse_exp_show([baseline])
     assert [e.name for e in experiments] == ["main", "done"]
+    assert experiments[1].rev == "b" * 40
     assert experiments[1].params["task4"]["epochs"] == 1
     assert experiments[1].metrics["metrics/task4.json"]["accuracy"] == 0.5
 
@@ -28,3 +35,19 @@ def test_parse_exp_show_keeps_runs_with_results():
 def test_pareto_front_minimises_the_first_and_maximises_the_second():
     points = [(1.0, 0.90), (0.1, 0.80), (0.5, 0.85), (0.6, 0.84), (0.1, 0.70), (2.0, 0.90)]
     assert pareto_front(points) == [1, 2, 0]
+
+
+def test_seeded_groups_and_their_mean_and_sd():
+    def run(name):
+        return Experiment(name, {}, {})
+    groups = seeded_groups([run("t2-lr0.01-s1"), run("t2-lr0.01-s0"), run("t2-all-s0"),
+                            run("t4-l1-s0"), run("t2-all"), run("t2-all-s0")], "t2-")
+    assert list(groups) == ["all", "lr0.01"]
+    assert [seed for seed, _ in groups["lr0.01"]] == [0, 1]
+    assert len(groups["all"]) == 1
+    summary = summarise([1.0, 2.0, 3.0, 6.0], {"x": lambda v: v, "missing": lambda v: None,
+                                               "some": lambda v: v if v > 1 else None})
+    assert summary["x"] == {"mean": 3.0, "sd": pytest.approx(2.160247, abs=1e-6), "n": 4}
+    assert summary["missing"] is None
+    assert summary["some"]["n"] == 3 and summary["some"]["mean"] == pytest.approx(11 / 3)
+    assert mean_sd([0.5]) == {"mean": 0.5, "sd": 0.0}
