@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+from torch.nn import functional
+
+from vvpipe.frontier import logit_size_bound, temperature_for
+
+
+def mean_ce_and_size(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    return functional.cross_entropy(logits, labels).item(), logits.abs().mean().item()
+
+
+@pytest.mark.parametrize("cross_entropy", [0.01, 0.147, 0.5, 1.0, 2.0])
+def test_the_bound_is_reached_by_a_lone_target_logit(cross_entropy):
+    margin = math.log(9 / math.expm1(cross_entropy))
+    logits = torch.zeros(4, 10, dtype=torch.float64)
+    labels = torch.tensor([0, 3, 7, 9])
+    logits[torch.arange(4), labels] = margin
+    ce, size = mean_ce_and_size(logits, labels)
+    assert ce == pytest.approx(cross_entropy, rel=1e-9)
+    assert size == pytest.approx(logit_size_bound(cross_entropy), rel=1e-9)
+
+
+def test_random_logits_never_beat_the_bound():
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(2000):
+        n = int(torch.randint(1, 64, (1,), generator=generator))
+        scale = float(10 ** (torch.rand(1, generator=generator) * 4 - 2))
+        logits = torch.randn(n, 10, generator=generator, dtype=torch.float64) * scale
+        logits += torch.randn(n, 1, generator=generator, dtype=torch.float64) * scale  # offsets
+        labels = torch.randint(0, 10, (n,), generator=generator)
+        if trial % 2:  # confident, mostly right: the regime of a trained model
+            logits[torch.arange(n), labels] += scale * 3
+        ce, size = mean_ce_and_size(logits, labels)
+        if ce == 0:  # the loss of huge margins rounds to 0, whose bound is infinite
+            continue
+        assert size >= logit_size_bound(ce) - 1e-12, (trial, ce, size)
+
+
+def test_the_bound_falls_to_zero_at_uniform_guessing():
+    values = [logit_size_bound(c) for c in (0.05, 0.147, 0.5, 1.0, 2.0, math.log(10), 3.0)]
+    assert values == sorted(values, reverse=True)
+    assert values[-2] == values[-1] == 0.0
+    assert logit_size_bound(0.147) == pytest.approx(0.404, abs=1e-3)  # ln(9 / 0.1584) / 10
+
+
+def trained_like_logits(confidence: float) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 10, (500,), generator=generator)
+    logits = torch.randn(500, 10, generator=generator, dtype=torch.float64)
+    logits[torch.arange(500), labels] += confidence
+    return logits, labels
+
+
+def test_the_temperature_reaches_the_target_with_the_smallest_logits():
+    logits, labels = trained_like_logits(confidence=4.0)
+    reference_ce = functional.cross_entropy(logits, labels).item()
+    target = reference_ce * 1.5
+    temperature = temperature_for(logits, labels, target)
+    assert temperature > 1
+    assert functional.cross_entropy(logits / temperature, labels).item() == pytest.approx(
+        target, rel=1e-6)
+    # Any larger T (smaller logits) has a higher cross-entropy.
+    assert functional.cross_entropy(logits / (temperature * 1.01), labels).item() > target
+
+
+def test_an_overconfident_model_is_cooled_on_the_far_side_of_its_best_temperature():
+    logits, labels = trained_like_logits(confidence=4.0)
+    logits = logits * 20  # overconfident: dividing by T first lowers its cross-entropy
+    scanned = {t / 10: functional.cross_entropy(logits / (t / 10), labels).item()
+               for t in range(10, 400)}
+    calibrating = min(scanned, key=scanned.get)
+    raw = functional.cross_entropy(logits, labels).item()
+    assert calibrating > 2 and scanned[calibrating] < raw
+    target = (scanned[calibrating] + raw) / 2
+    temperature = temperature_for(logits, labels, target)
+    cooled = functional.cross_entropy(logits / temperature, labels).item()
+    assert cooled == pytest.approx(target, rel=1e-6)
+    assert temperature > calibrating  # the far side, not between 1 and it
+
+
+def test_an_unreachable_cross_entropy_has_no_temperature():
+    logits, labels = trained_like_logits(confidence=1.0)
+    assert temperature_for(logits, labels, 1e-4) is None
+    assert temperature_for(logits, labels, math.log(10)) == math.inf

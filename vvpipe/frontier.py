@@ -1,0 +1,56 @@
+"""The references task 4's logit sizes are judged against: the smallest mean |logit| that a
+given evaluation cross-entropy allows, and the temperature baseline (a trained model's logits
+divided by T after training).
+
+The bound (README, "Task 4"): a sample with K logits z and label y has cross-entropy
+c = log(1 + sum_{j != y} exp(z_j - z_y)). For a given c, its mean |z| is smallest with every
+non-target logit at 0 and the target logit at m(c) = ln((K - 1) / (e^c - 1)), which gives
+mean |z| = m(c) / K. m is convex, so over a set with mean cross-entropy c the mean |z| is at
+least max(0, m(c)) / K (Jensen).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional
+
+
+def logit_size_bound(cross_entropy: float, classes: int = 10) -> float:
+    """The smallest mean |logit| of any logits whose mean cross-entropy is ``cross_entropy``."""
+    if cross_entropy >= math.log(classes):
+        return 0.0
+    if cross_entropy <= 0:
+        return math.inf  # a zero loss needs an infinite margin
+    return math.log((classes - 1) / math.expm1(cross_entropy)) / classes
+
+
+def temperature_for(logits: torch.Tensor, labels: torch.Tensor, cross_entropy: float,
+                    iterations: int = 100) -> float | None:
+    """The largest temperature T (the smallest logits) at which ``logits / T`` has mean
+    cross-entropy ``cross_entropy``; None when no T reaches it.
+
+    With b = 1 / T, the cross-entropy f(b) of b * logits is convex in b and f(0) = ln K, so
+    {b : f(b) <= target} is an interval [b1, b2] and f > target on [0, b1): bisection finds b1
+    from any b inside it."""
+    def loss(inverse: float) -> float:
+        return functional.cross_entropy(logits * inverse, labels).item()
+
+    if cross_entropy >= math.log(logits.shape[1]):
+        return math.inf
+    inside = 1.0
+    if loss(inside) > cross_entropy:
+        # Look for the minimum of the convex f (ternary search) and whether it is low enough.
+        low, high = 0.0, 64.0
+        for _ in range(iterations):
+            a, b = low + (high - low) / 3, high - (high - low) / 3
+            low, high = (low, b) if loss(a) < loss(b) else (a, high)
+        inside = (low + high) / 2
+        if loss(inside) > cross_entropy:
+            return None
+    low, high = 0.0, inside
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        low, high = (middle, high) if loss(middle) > cross_entropy else (low, middle)
+    return 1 / high
