@@ -38,7 +38,7 @@ FIELDS = {
 
 
 FEATURE_ROWS = ("checkpoints", "early-stopping", "plateau", "cosine", "step", "onecycle", "swa",
-                "all")
+                "swa-long", "all")
 
 
 def row_order(name: str) -> tuple:

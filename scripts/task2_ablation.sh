@@ -3,7 +3,8 @@
 # Task 2's ablation on the engineered task 1 set, three seeds per row, every row one DVC
 # experiment that re-runs train_task2 and evaluate_task2 only:
 #   lr<x>         the plain loop (no callback) at learning rate x; lr0.001 is the original loop
-#   <feature>     the plain loop at the default lr plus that one feature
+#   <feature>     the plain loop at the default lr plus that one feature (swa-long: SWA over
+#                 the second half at the training rate)
 #   all           the defaults of params.yaml
 # Each row keeps the default epoch budget; the choices are read on the validation split
 # (`python scripts/task2_ablation.py` writes reports/task2/ablation.json and its plot).
@@ -26,5 +27,8 @@ for seed in $SEEDS; do
     queue "t2-$scheduler-s$seed" "${plain[@]}" -S task2.lr_scheduler.name="$scheduler" "${s[@]}"
   done
   queue "t2-swa-s$seed" "${plain[@]}" -S task2.swa.enabled=true "${s[@]}"
+  # SWA over the second half at the training rate (the averaged model is the only change).
+  queue "t2-swa-long-s$seed" "${plain[@]}" -S task2.swa.enabled=true -S task2.swa.start=0.5 \
+        -S task2.swa.lr=0.02 "${s[@]}"
   queue "t2-all-s$seed" "${s[@]}"
 done

@@ -56,7 +56,9 @@ def parse_exp_show(shown: list[dict]) -> list[Experiment]:
 
 def load_experiments(*revisions: str) -> list[Experiment]:
     """The experiments of HEAD (and of ``revisions``) as DVC knows them."""
-    command = ["dvc", "exp", "show", "--json", *[f"--rev={r}" for r in revisions]]
+    # One --rev replaces the default baseline (HEAD), so HEAD is named along with the others.
+    command = ["dvc", "exp", "show", "--json",
+               *[f"--rev={r}" for r in (("HEAD", *revisions) if revisions else ())]]
     # While queue workers finish experiments, `dvc exp show` can fail on a ref being written.
     for _ in range(3):
         shown = subprocess.run(command, capture_output=True, text=True)
