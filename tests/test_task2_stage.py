@@ -94,3 +94,16 @@ def test_an_unknown_monitor_split_fails_naming_the_key(workspace):
     assert run.returncode == 1
     assert "task2.monitor_split must be one of ['validation', 'test'], got 'train'" in run.stderr
     assert not (workspace / "models").exists()
+
+
+def test_the_settings_defaults_in_code_are_those_of_params_yaml():
+    """A key left out of params.yaml must not bring back an older default."""
+    import dataclasses
+
+    from vvpipe.config import parse
+    from vvpipe.task2 import Task2Settings
+
+    section = yaml.safe_load((ROOT / "params.yaml").read_text())["task2"]
+    required = {f.name: section[f.name] for f in dataclasses.fields(Task2Settings)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    assert parse(Task2Settings, required, "task2") == parse(Task2Settings, section, "task2")
