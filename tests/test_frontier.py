@@ -43,6 +43,7 @@ def test_the_bound_falls_to_zero_at_uniform_guessing():
     assert values == sorted(values, reverse=True)
     assert values[-2] == values[-1] == 0.0
     assert logit_size_bound(0.147) == pytest.approx(0.404, abs=1e-3)  # ln(9 / 0.1584) / 10
+    assert logit_size_bound(0.0) == math.inf  # a zero loss needs an infinite margin
 
 
 def trained_like_logits(confidence: float) -> tuple[torch.Tensor, torch.Tensor]:
