@@ -31,6 +31,7 @@ def main() -> None:
     # what a temperature after training reaches at the same evaluation loss.
     temperature = temperature_for(outputs["reference"].outputs.double(),
                                   outputs["reference"].labels, chosen["cross_entropy"])
+    cooled = None if temperature is None else reference["mean_logit_size"] / temperature
     stage.write_json(Path("metrics/task4.json"), {
         **chosen,
         "logit_size_ratio": chosen["mean_logit_size"] / reference["mean_logit_size"],
@@ -38,12 +39,9 @@ def main() -> None:
         "cross_entropy_change": chosen["cross_entropy"] / reference["cross_entropy"] - 1,
         "logit_size_bound": bound,
         "logit_size_vs_bound": chosen["mean_logit_size"] / bound if bound > 0 else None,
-        "temperature_baseline": None if temperature is None else {
-            "temperature": temperature,
-            "mean_logit_size": reference["mean_logit_size"] / temperature,
-        },
-        "logit_size_vs_temperature": None if temperature is None
-        else chosen["mean_logit_size"] * temperature / reference["mean_logit_size"],
+        "temperature_baseline": None if cooled is None else {"temperature": temperature,
+                                                            "mean_logit_size": cooled},
+        "logit_size_vs_temperature": None if cooled is None else chosen["mean_logit_size"] / cooled,
         "reference": reference,
         "train_samples": len(sets["train"]), "epochs": settings.epochs,
         "archive": stage.archive_identity(),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vvpipe import stage
 from vvpipe.data import ImageSet, read_split, save_image_sets
 from vvpipe.files import split_digest
 
@@ -50,7 +51,7 @@ def test_it_trains_without_any_test_file(workspace):
     assert (curves / "val_accuracy.tsv").is_file() and not (curves / "test_accuracy.tsv").exists()
 
 
-def add_test_split(workspace: Path, write_digits) -> None:
+def add_test_split(workspace: Path, write_digits, monkeypatch) -> None:
     """data/task1/test as extract and prepare leave it: files, inventory, pixels, labels."""
     test_root = workspace / "data" / "task1" / "test"
     write_digits(test_root, per_class=3)
@@ -60,14 +61,13 @@ def add_test_split(workspace: Path, write_digits) -> None:
     (workspace / "reports").mkdir(exist_ok=True)
     (workspace / "reports" / "inventory.json").write_text(json.dumps(inventory))
     save_image_sets({"test": test.without_labels()}, workspace / "prepared" / "task1.pt")
-    import torch
-
-    torch.save({"files": test.files, "labels": test.labels},
-               workspace / "prepared" / "task1_test_labels.pt")
+    monkeypatch.chdir(workspace)  # prepare's own writer, which writes relative to the workspace
+    stage.save_test_labels(test, "task1")
 
 
-def test_the_original_test_monitoring_is_an_explicit_option_and_says_so(workspace, write_digits):
-    add_test_split(workspace, write_digits)
+def test_the_original_test_monitoring_is_an_explicit_option_and_says_so(workspace, write_digits,
+                                                                        monkeypatch):
+    add_test_split(workspace, write_digits, monkeypatch)
     (workspace / "params.yaml").write_text(yaml.safe_dump(task2_params(monitor_split="test")))
     run = train_task2(workspace)
     assert run.returncode == 0, run.stderr
@@ -78,8 +78,9 @@ def test_the_original_test_monitoring_is_an_explicit_option_and_says_so(workspac
     assert (curves / "test_accuracy.tsv").is_file() and not (curves / "val_accuracy.tsv").exists()
 
 
-def test_the_test_option_without_test_labels_fails_naming_the_file(workspace, write_digits):
-    add_test_split(workspace, write_digits)
+def test_the_test_option_without_test_labels_fails_naming_the_file(workspace, write_digits,
+                                                                   monkeypatch):
+    add_test_split(workspace, write_digits, monkeypatch)
     (workspace / "prepared" / "task1_test_labels.pt").unlink()
     (workspace / "params.yaml").write_text(yaml.safe_dump(task2_params(monitor_split="test")))
     run = train_task2(workspace)
