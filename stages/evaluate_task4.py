@@ -1,6 +1,7 @@
 """evaluate_task4: plain cross-entropy, accuracy and logit size of the model trained with the
 chosen loss, and the same figures of the plain cross-entropy reference under ``reference``."""
 
+import math
 from pathlib import Path
 
 from vvpipe import numerics, stage
@@ -31,7 +32,9 @@ def main() -> None:
     # what a temperature after training reaches at the same evaluation loss.
     temperature = temperature_for(outputs["reference"].outputs.double(),
                                   outputs["reference"].labels, chosen["cross_entropy"])
-    cooled = None if temperature is None else reference["mean_logit_size"] / temperature
+    # At or above uniform guessing only T = inf (every logit 0) matches: nothing to compare with.
+    cooled = (reference["mean_logit_size"] / temperature
+              if temperature is not None and math.isfinite(temperature) else None)
     stage.write_json(Path("metrics/task4.json"), {
         **chosen,
         "logit_size_ratio": chosen["mean_logit_size"] / reference["mean_logit_size"],
