@@ -58,7 +58,7 @@ profiles: setup
 sweep-task4: setup data.tar.xz
 	bash scripts/task4_sweep.sh
 	bash scripts/run_queue.sh
-	python scripts/task4_pareto.py
+	python scripts/task4_frontier.py
 
 ablation: setup data.tar.xz
 	bash scripts/ablation.sh

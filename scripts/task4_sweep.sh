@@ -1,18 +1,43 @@
 #!/usr/bin/env bash
-# Queue task 4's loss sweep as DVC experiments: one per loss type. Each changes task4.loss only,
-# so it re-trains the chosen model alone; the plain cross-entropy reference is shared. This
-# script only queues: `bash scripts/run_queue.sh` runs them and `python scripts/task4_pareto.py`
-# plots them (`make sweep-task4` does all three).
+# Only queues; `make sweep-task4` also runs the queue and writes the frontier.
+# Task 4's loss family on its evaluation-loss frontier, three seeds per row, every row one DVC
+# experiment that re-runs train_task4 and evaluate_task4 (and, once per seed, the reference):
+#   nt<w>          CE + w·mean |non-target logit|
+#   all<w>         CE + w·mean |logit|: the metric itself as the penalty
+#   k<c>-nt<w>     c·CE + w·mean |non-target logit|: a stronger pull of the cross-entropy
+#   warm-nt<w>     nt<w> with the penalty ramped up over the first half of the epochs
+#   scaled-ce40    CE on 40·z plus centring: the temperature option (flat probabilities)
+# Every row is read on the validation split (`python scripts/task4_frontier.py`).
 set -euo pipefail
 
 queue() { dvc exp run --queue --quiet --name "$1" "${@:2}"; }
-base=(-S task4.loss.ce_scale=1 -S task4.loss.ce_weight=1 -S task4.loss.penalise=all
-      -S task4.loss.warmup_epochs=0 -S task4.loss.weights.l2=0 -S task4.loss.weights.l1=0
-      -S task4.loss.weights.zloss=0 -S task4.loss.weights.centre=0)
+plain=(-S task4.loss.ce_scale=1 -S task4.loss.ce_weight=1 -S task4.loss.penalise=all
+       -S task4.loss.warmup_epochs=0 -S task4.loss.weights.l2=0 -S task4.loss.weights.l1=0
+       -S task4.loss.weights.zloss=0 -S task4.loss.weights.centre=0)
+SEEDS=${SEEDS:-"0 1 2"}
+NON_TARGET=${NON_TARGET:-"0.05 0.1 0.2 0.3"}
+ALL=${ALL:-"0.1 0.2"}
+STRONG=${STRONG:-"2:0.2 2:0.4"}
+WARM=${WARM:-"0.2"}
 
-queue t4-l2-1        "${base[@]}" -S task4.loss.weights.l2=1
-queue t4-l1-0.3      "${base[@]}" -S task4.loss.weights.l1=0.3
-queue t4-zloss-c     "${base[@]}" -S task4.loss.weights.zloss=0.1 -S task4.loss.weights.centre=1
-queue t4-scale20-c   "${base[@]}" -S task4.loss.ce_scale=20 -S task4.loss.weights.centre=1
-queue t4-scale40-c   "${base[@]}" -S task4.loss.ce_scale=40 -S task4.loss.weights.centre=1
-
+for seed in $SEEDS; do
+  s=(-S task4.seed="$seed")
+  for w in $NON_TARGET; do
+    queue "t4-nt$w-s$seed" "${plain[@]}" -S task4.loss.penalise=non_target \
+          -S task4.loss.weights.l1="$w" "${s[@]}"
+  done
+  for w in $ALL; do
+    queue "t4-all$w-s$seed" "${plain[@]}" -S task4.loss.weights.l1="$w" "${s[@]}"
+  done
+  for pair in $STRONG; do
+    c=${pair%%:*} w=${pair##*:}
+    queue "t4-k$c-nt$w-s$seed" "${plain[@]}" -S task4.loss.penalise=non_target \
+          -S task4.loss.ce_weight="$c" -S task4.loss.weights.l1="$w" "${s[@]}"
+  done
+  for w in $WARM; do
+    queue "t4-warm-nt$w-s$seed" "${plain[@]}" -S task4.loss.penalise=non_target \
+          -S task4.loss.weights.l1="$w" -S task4.loss.warmup_epochs=15 "${s[@]}"
+  done
+  queue "t4-scaled-ce40-s$seed" "${plain[@]}" -S task4.loss.ce_scale=40 \
+        -S task4.loss.weights.centre=1 "${s[@]}"
+done

@@ -1,52 +1,87 @@
 """evaluate_task4: plain cross-entropy, accuracy and logit size of the model trained with the
-chosen loss, and the same figures of the plain cross-entropy reference under ``reference``."""
+chosen loss and of the plain cross-entropy reference, on task 1's test set and on the validation
+split the sweep chooses by; where the chosen model sits between the analytic bound and the
+temperature baseline."""
 
 import math
 from pathlib import Path
 
 from vvpipe import numerics, stage
-from vvpipe.data import loaders
-from vvpipe.evaluation import evaluate, logit_size_metrics
-from vvpipe.frontier import logit_size_bound, temperature_for
+from vvpipe.data import batches, loaders
+from vvpipe.evaluation import Predictions, evaluate, logit_size_metrics, mean_logit_size
+from vvpipe.frontier import logit_size_bound, temperature_curve, temperature_for
 from vvpipe.losses import Task4Settings
 from vvpipe.models import ModelTask4
+
+VARIANTS = ("chosen", "reference")
+
+
+def comparison(chosen: dict, reference: dict) -> dict[str, float]:
+    return {"logit_size_ratio": chosen["mean_logit_size"] / reference["mean_logit_size"],
+            "accuracy_change": chosen["accuracy"] - reference["accuracy"],
+            "cross_entropy_change": chosen["cross_entropy"] / reference["cross_entropy"] - 1}
+
+
+def temperature_baseline(reference: Predictions, cross_entropy: float) -> dict | None:
+    """The reference's logits divided by the T that gives them ``cross_entropy``: what a
+    temperature after training reaches at the chosen model's evaluation loss. None at or above
+    uniform guessing, where only T = inf (every logit 0) matches."""
+    temperature = temperature_for(reference.outputs.double(), reference.labels, cross_entropy)
+    if temperature is None or not math.isfinite(temperature):
+        return None
+    return {"temperature": temperature,
+            "mean_logit_size": mean_logit_size(reference) / temperature}
 
 
 def main() -> None:
     settings, device, sets = stage.setup(Task4Settings, "task4", Path("engineered/task1.pt"))
-    test = stage.labelled_test_set("task1")
+    runs = {variant: stage.read_json(Path("reports/task4") / f"training_{variant}.json")
+            for variant in VARIANTS}
+    failed = {variant: run["status"] for variant, run in runs.items()
+              if run["status"] != "completed"}
+    if failed:
+        for variant, status in failed.items():
+            print(f"task4 {variant}: training {status}; no figures for it")
+        stage.write_json(Path("metrics/task4.json"), {
+            "status": "; ".join(f"{variant} {status}" for variant, status in failed.items()),
+            "loss": runs["chosen"]["loss"], "archive": stage.archive_identity()})
+        return
 
-    figures, outputs = {}, {}
-    for variant in ("chosen", "reference"):
+    test = stage.labelled_test_set("task1")
+    figures, validation, outputs = {}, {}, {}
+    for variant in VARIANTS:
+        model = stage.load_model(ModelTask4, Path("models/task4") / f"{variant}.pt", device)
         # Fresh loaders per model: both are measured on the same test batches.
         _, test_batches = loaders(sets["train"], test, settings, device)
-        model = stage.load_model(ModelTask4, Path("models/task4") / f"{variant}.pt", device)
         metrics, predictions = evaluate(model, test_batches)
         figures[variant] = {**metrics, **logit_size_metrics(predictions)}
         outputs[variant] = predictions
         if variant == "chosen":
             stage.write_confusion(Path("reports/task4/confusion.csv"), predictions)
+        val_metrics, val_predictions = evaluate(
+            model, batches(sets["val"], settings.batch_size, False, settings.seed, device))
+        validation[variant] = {"accuracy": val_metrics["accuracy"],
+                               "cross_entropy": val_metrics["cross_entropy"],
+                               "mean_logit_size": mean_logit_size(val_predictions)}
+        if variant == "reference":
+            stage.write_json(Path("reports/task4/temperature.json"),
+                             temperature_curve(val_predictions))
     chosen, reference = figures["chosen"], figures["reference"]
     bound = logit_size_bound(chosen["cross_entropy"])
-    # The reference's logits divided by the T that gives them the chosen model's cross-entropy:
-    # what a temperature after training reaches at the same evaluation loss.
-    temperature = temperature_for(outputs["reference"].outputs.double(),
-                                  outputs["reference"].labels, chosen["cross_entropy"])
-    # At or above uniform guessing only T = inf (every logit 0) matches: nothing to compare with.
-    cooled = (reference["mean_logit_size"] / temperature
-              if temperature is not None and math.isfinite(temperature) else None)
+    cooled = temperature_baseline(outputs["reference"], chosen["cross_entropy"])
     stage.write_json(Path("metrics/task4.json"), {
+        "status": "completed",
         **chosen,
-        "logit_size_ratio": chosen["mean_logit_size"] / reference["mean_logit_size"],
-        "accuracy_change": chosen["accuracy"] - reference["accuracy"],
-        "cross_entropy_change": chosen["cross_entropy"] / reference["cross_entropy"] - 1,
+        **comparison(chosen, reference),
         "logit_size_bound": bound,
         "logit_size_vs_bound": chosen["mean_logit_size"] / bound if bound > 0 else None,
-        "temperature_baseline": None if cooled is None else {"temperature": temperature,
-                                                            "mean_logit_size": cooled},
-        "logit_size_vs_temperature": None if cooled is None else chosen["mean_logit_size"] / cooled,
+        "temperature_baseline": cooled,
+        "logit_size_vs_temperature": (None if cooled is None else
+                                      chosen["mean_logit_size"] / cooled["mean_logit_size"]),
         "reference": reference,
-        "train_samples": len(sets["train"]), "epochs": settings.epochs,
+        "validation": {**validation, **comparison(validation["chosen"], validation["reference"])},
+        "loss": runs["chosen"]["loss"],
+        "train_samples": runs["chosen"]["train_images"], "epochs": settings.epochs,
         "archive": stage.archive_identity(),
         "provenance": numerics.provenance(device),
     })

@@ -14,7 +14,7 @@ from vvpipe.config import TrainSettings
 from vvpipe.data import ImageSet, batches
 from vvpipe.evaluation import per_class_recall, predict
 from vvpipe.live import DVCLiveLogger
-from vvpipe.models import TASK_MODELS
+from vvpipe.models import TASK_MODELS, place
 from vvpipe.training import Trainer, seed_everything
 
 
@@ -34,7 +34,7 @@ def main() -> None:
         start = time.perf_counter()
         ordered = train if attempt == 0 else reordered(train, settings.seed + attempt)
         seed_everything(settings.seed)
-        model = TASK_MODELS[task]().to(device)
+        model = place(TASK_MODELS[task](), device, settings.channels_last)
         optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
         trainer = Trainer(model, optimizer, nn.CrossEntropyLoss())
         train_batches = batches(ordered, settings.batch_size, settings.shuffle_train,
@@ -46,7 +46,7 @@ def main() -> None:
                   else f"permuted with seed {settings.seed + attempt}",
                   "val_accuracy": history[-1].val_accuracy, "val_loss": history[-1].val_loss,
                   "val_recall_per_class": recall, "min_val_recall": min(recall.values()),
-                  "seconds": round(time.perf_counter() - start, 1)}
+                  "seconds": round(time.perf_counter() - start, 1), **trainer.timing()}
         attempts.append(record)
         print(f"{task} attempt {attempt + 1}: val accuracy {record['val_accuracy']:.4f}, "
               f"lowest class recall {record['min_val_recall']:.3f}")

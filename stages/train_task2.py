@@ -13,7 +13,7 @@ from vvpipe import stage
 from vvpipe.callbacks import mark_finished, resumable_checkpoint
 from vvpipe.config import ParamsError
 from vvpipe.data import ImageSet, loaders
-from vvpipe.models import ModelTask1
+from vvpipe.models import ModelTask1, place
 from vvpipe.task2 import Task2Settings, task2_trainer
 from vvpipe.training import NonFiniteLossError
 
@@ -51,7 +51,7 @@ def main() -> None:
         # validation digit is trained on.
         check_validation_split(sets["train"], sets["val"])
         monitored = sets["val"]
-    model = ModelTask1().to(device)
+    model = place(ModelTask1(), device, settings.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
     train_batches, val_batches = loaders(sets["train"], monitored, settings, device)
     trainer, callbacks = task2_trainer(settings, model, optimizer, train_batches,
@@ -89,7 +89,7 @@ def main() -> None:
         "final_lr": optimizer.param_groups[0]["lr"],
         "resumed_from_epoch": int(resume.stem.split("-")[1]) if resume else None,
         # Of this process only: a resumed run's earlier part is not included.
-        "wall_seconds": round(seconds, 1),
+        "wall_seconds": round(seconds, 1), **trainer.timing(),
     })
     if settings.checkpoint.enabled:
         mark_finished(CHECKPOINTS)

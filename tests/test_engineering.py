@@ -4,7 +4,8 @@ import torch
 
 from vvpipe.config import EngineerSettings, ParamsError, parse
 from vvpipe.data import ImageSet
-from vvpipe.engineering import Schedule, engineer, leaked_test_images, stratified_split
+from vvpipe.data import stratified_split, stratified_subset
+from vvpipe.engineering import Schedule, engineer, leaked_test_images
 
 
 def row(file, label, **flags):
@@ -239,3 +240,15 @@ def test_the_prior_check_adds_the_estimators_own_error(lean, differs):
     assert check["balanced_copies_checked"] == 150
     assert (check["estimator_error_on_balanced_copies"] < 0.01) == (lean == 0)
     assert check["differs_from_uniform"] is differs
+
+
+def test_a_stratified_subset_keeps_each_class_share_and_the_stored_order(digits):
+    subset = stratified_subset(digits, 100, seed=0)
+    assert len(subset) == 100
+    assert torch.bincount(subset.labels).tolist() == [10] * 10
+    positions = [digits.files.index(name) for name in subset.files]
+    assert positions == sorted(positions)
+    assert subset.files == stratified_subset(digits, 100, seed=0).files
+    assert subset.files != stratified_subset(digits, 100, seed=1).files
+    assert stratified_subset(digits, 0, seed=0) is digits
+    assert stratified_subset(digits, 300, seed=0) is digits

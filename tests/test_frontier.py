@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.nn import functional
 
-from vvpipe.frontier import logit_size_bound, temperature_for
+from vvpipe.evaluation import Predictions, mean_logit_size
+from vvpipe.frontier import frontier_choice, logit_size_bound, temperature_curve, temperature_for
 
 
 def mean_ce_and_size(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -85,3 +86,34 @@ def test_an_unreachable_cross_entropy_has_no_temperature():
     logits, labels = trained_like_logits(confidence=1.0)
     assert temperature_for(logits, labels, 1e-4) is None
     assert temperature_for(logits, labels, math.log(10)) == math.inf
+
+
+def test_the_temperature_curve_divides_the_logits():
+    generator = torch.Generator().manual_seed(3)
+    logits = torch.randn(300, 10, generator=generator) * 4
+    labels = torch.randint(0, 10, (300,), generator=generator)
+    predictions = Predictions(logits, labels, [256, 44])
+    curve = temperature_curve(predictions, (1.0, 2.0, 4.0))
+    assert [point["temperature"] for point in curve] == [1.0, 2.0, 4.0]
+    assert curve[0]["cross_entropy"] == pytest.approx(
+        functional.cross_entropy(logits.double(), labels).item())
+    assert curve[0]["mean_logit_size"] == pytest.approx(mean_logit_size(predictions))
+    assert curve[1]["mean_logit_size"] == pytest.approx(curve[0]["mean_logit_size"] / 2)
+    assert curve[2]["cross_entropy"] == pytest.approx(
+        functional.cross_entropy(logits.double() / 4, labels).item())
+
+
+def test_the_default_is_the_smallest_logits_within_the_loss_and_accuracy_limits():
+    rows = [
+        {"name": "mild", "cross_entropy_change": 0.01, "accuracy_change": 0.0,
+         "logit_size_ratio": 0.7},
+        {"name": "strong", "cross_entropy_change": 0.045, "accuracy_change": -0.004,
+         "logit_size_ratio": 0.55},
+        {"name": "too-lossy", "cross_entropy_change": 0.051, "accuracy_change": 0.0,
+         "logit_size_ratio": 0.4},
+        {"name": "too-inaccurate", "cross_entropy_change": 0.0, "accuracy_change": -0.006,
+         "logit_size_ratio": 0.3},
+    ]
+    assert frontier_choice(rows)["name"] == "strong"
+    assert frontier_choice(rows, max_cross_entropy_change=0.02)["name"] == "mild"
+    assert frontier_choice(rows[2:]) is None

@@ -116,9 +116,17 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         task4["mean_logit_size"] / task4["reference"]["mean_logit_size"])
     curve = (repo / "dvclive/task4/chosen/plots/metrics/val_logit_size.tsv").read_text().split()
     assert curve[:2] == ["step", "val_logit_size"] and float(curve[3]) > 0
+    # One definition of the logit size: the last curve point is the metric of the same weights.
+    assert float(curve[-1]) == pytest.approx(task4["validation"]["chosen"]["mean_logit_size"])
+    training = json.loads((repo / "reports/task4/training_chosen.json").read_text())
+    assert task4["status"] == "completed" and task4["train_samples"] == training["train_images"]
+    temperatures = json.loads((repo / "reports/task4/temperature.json").read_text())
+    one = next(point for point in temperatures if point["temperature"] == 1.0)
+    assert one["mean_logit_size"] == pytest.approx(
+        task4["validation"]["reference"]["mean_logit_size"])
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)
     assert {"training loss", "validation accuracy", "confusion task1",
-            "task4 logit size"} <= set(plots["data"])
+            "task4 logit size", "task4 temperature baseline"} <= set(plots["data"])
 
     again = sh(repo, "dvc", "repro")
     assert "Running stage" not in again.stdout and "up to date" in again.stdout

@@ -86,6 +86,29 @@ def read_split(root: Path) -> ImageSet:
                     torch.tensor(labels, dtype=torch.int64), files, skipped)
 
 
+def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a seeded, stratified held-out share of each class (at least one image of
+    every class that has two or more)."""
+    held_out = []
+    for digit in np.unique(labels):
+        members = np.flatnonzero(labels == digit)
+        count = min(len(members) - 1, max(1, round(fraction * len(members)))) if fraction else 0
+        held_out.append(rng.permutation(members)[:count])
+    return np.sort(np.concatenate(held_out)) if held_out else np.zeros(0, dtype=np.int64)
+
+
+def stratified_subset(image_set: ImageSet, size: int, seed: int) -> ImageSet:
+    """About ``size`` images of ``image_set``, the same share of every class, drawn with ``seed``
+    and kept in their stored order; the whole set when ``size`` is 0 or not smaller."""
+    if size == 0 or size >= len(image_set):
+        return image_set
+    labels = image_set.labels.numpy()
+    keep = torch.from_numpy(stratified_split(labels, size / len(labels),
+                                             np.random.default_rng(seed)))
+    return ImageSet(image_set.images[keep], image_set.labels[keep],
+                    [image_set.files[i] for i in keep.tolist()])
+
+
 def save_image_sets(sets: dict[str, ImageSet], path: Path) -> None:
     with atomic_output(path) as partial:
         torch.save({name: s.to_dict() for name, s in sets.items()}, partial)

@@ -13,7 +13,7 @@ import torch
 
 from vvpipe.analysis import CrossValidation, pixel_hash, uniform_prior_error
 from vvpipe.config import EngineerSettings
-from vvpipe.data import ImageSet
+from vvpipe.data import ImageSet, stratified_split
 from vvpipe.degradation import FIT_SAMPLE, Degradation, fit_degradation, ks_table
 from vvpipe.errors import DataError
 
@@ -197,17 +197,6 @@ def prior_check(prior: dict, images: np.ndarray, labels: np.ndarray, folds: np.n
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
     return {str(c): int((labels == c).sum()) for c in np.unique(labels)}
-
-
-def stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices of a seeded, stratified held-out share of each class (at least one image of
-    every class that has two or more)."""
-    held_out = []
-    for digit in np.unique(labels):
-        members = np.flatnonzero(labels == digit)
-        count = min(len(members) - 1, max(1, round(fraction * len(members)))) if fraction else 0
-        held_out.append(rng.permutation(members)[:count])
-    return np.sort(np.concatenate(held_out)) if held_out else np.zeros(0, dtype=np.int64)
 
 
 def class_targets(labels: np.ndarray, settings: EngineerSettings, schedule: Schedule | None,

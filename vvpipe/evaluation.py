@@ -53,17 +53,19 @@ def classification_metrics(predictions: Predictions) -> dict[str, float]:
     }
 
 
-def logit_size_metrics(predictions: Predictions) -> dict[str, float]:
-    """How large a model's raw logits are on the test set.
+def mean_logit_size(predictions: Predictions) -> float:
+    """The task's logit size, the one definition used everywhere (metrics, curves, sweeps): per
+    batch the mean |logit| over all entries, then the mean over batches."""
+    return _batch_means(predictions.outputs.double().abs().mean(dim=1), predictions.batch_sizes)
 
-    ``mean_logit_size`` is the task's figure: per test batch the mean |logit| over all entries,
-    then the mean over batches. The others describe the tail: the largest |logit| and percentiles
-    of each sample's logit-vector norm (L2).
-    """
+
+def logit_size_metrics(predictions: Predictions) -> dict[str, float]:
+    """How large a model's raw logits are: ``mean_logit_size``, and the tail: the largest |logit|
+    and percentiles of each sample's logit-vector norm (L2)."""
     logits = predictions.outputs.double()
     norms = logits.norm(dim=1)
     return {
-        "mean_logit_size": _batch_means(logits.abs().mean(dim=1), predictions.batch_sizes),
+        "mean_logit_size": mean_logit_size(predictions),
         "max_abs_logit": logits.abs().max().item(),
         "logit_norm_p50": norms.quantile(0.50).item(),
         "logit_norm_p90": norms.quantile(0.90).item(),

@@ -12,9 +12,12 @@ least max(0, m(c)) / K (Jensen).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch.nn import functional
+
+from vvpipe.evaluation import Predictions, mean_logit_size
 
 
 def logit_size_bound(cross_entropy: float, classes: int = 10) -> float:
@@ -54,3 +57,26 @@ def temperature_for(logits: torch.Tensor, labels: torch.Tensor, cross_entropy: f
         middle = (low + high) / 2
         low, high = (middle, high) if loss(middle) > cross_entropy else (low, middle)
     return 1 / high
+
+
+def temperature_curve(predictions: Predictions, temperatures: Sequence[float] = tuple(
+        1.25 ** k for k in range(-2, 13))) -> list[dict[str, float]]:
+    """The temperature baseline as a curve: for each T, the cross-entropy and mean logit size of
+    ``predictions``' logits divided by T (T > 1 shrinks them, T < 1 sharpens them)."""
+    logits = predictions.outputs.double()
+    return [{"temperature": t,
+             "cross_entropy": functional.cross_entropy(logits / t, predictions.labels).item(),
+             "mean_logit_size": mean_logit_size(predictions) / t} for t in temperatures]
+
+
+def frontier_choice(rows: Sequence[dict], max_cross_entropy_change: float = 0.05,
+                    max_accuracy_drop: float = 0.005) -> dict | None:
+    """The default on the frontier: of the rows whose mean validation cross-entropy is at most
+    ``max_cross_entropy_change`` above the reference's and whose mean validation accuracy is at
+    most ``max_accuracy_drop`` below it, the one with the smallest mean logit-size ratio. Each
+    row holds the means over seeds of the paired changes (chosen against the reference of the
+    same seed); None when no row qualifies."""
+    eligible = [row for row in rows
+                if row["cross_entropy_change"] <= max_cross_entropy_change
+                and row["accuracy_change"] >= -max_accuracy_drop]
+    return min(eligible, key=lambda row: row["logit_size_ratio"], default=None)

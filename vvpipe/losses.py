@@ -69,9 +69,19 @@ class LossSettings:
 
 @dataclasses.dataclass(frozen=True)
 class Task4Settings(TrainSettings):
-    """Task 4: ModelTask4 on task 1's data and loaders, SGD lr 0.001, with its own training loss."""
+    """Task 4: ModelTask4 on task 1's data and loaders, SGD lr 0.001, with its own training loss.
+
+    ``train_samples`` (0: all) trains both models on a seeded, stratified share of task 1's
+    engineered set: task 4 compares two losses, so it needs the same set for both, not all of it.
+    """
 
     loss: LossSettings = LossSettings()
+    train_samples: int = 0
+
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        require(self.train_samples >= 0, f"{where}.train_samples",
+                f"must be 0 (all) or more, got {self.train_samples}")
 
 
 class LogitSizeLoss(nn.Module):

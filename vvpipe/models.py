@@ -93,3 +93,21 @@ MODELS: dict[str, type[nn.Module]] = {
 
 # The fixed model of each task that trains on its own data folder.
 TASK_MODELS: dict[str, type[nn.Module]] = {"task1": ModelTask1, "task3": ModelTask3}
+
+
+def _default_layout(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return tuple(tensor.contiguous() for tensor in inputs)
+
+
+def place(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
+    """``model`` on ``device``, its convolution weights in channels-last layout when asked.
+
+    Only the memory layout changes: Flatten still reads (C, H, W) order, and the state_dict loads
+    into a default-layout model. Dropout fills its mask in memory order, so its input is put back
+    in the default layout first: the mask, and the run, stay the original's."""
+    if channels_last:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.register_forward_pre_hook(_default_layout)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return model.to(device, memory_format=layout)

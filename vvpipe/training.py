@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
@@ -98,6 +99,18 @@ class Trainer:
         self.should_stop = False
         self.stop_reason: str | None = None
         self._generators: list[torch.Generator] = []
+        # Wall seconds this process spent in training passes and in validation passes.
+        self.seconds = {"training": 0.0, "validation": 0.0}
+        self.samples_trained = 0
+
+    def timing(self) -> dict[str, float]:
+        """Where this process's time went: training samples/s and validation's share."""
+        training, validation = self.seconds["training"], self.seconds["validation"]
+        return {"training_seconds": round(training, 1), "validation_seconds": round(validation, 1),
+                "train_samples_per_second": round(self.samples_trained / training, 1)
+                if training else None,
+                "validation_share": round(validation / (training + validation), 4)
+                if training + validation else None}
 
     def train_epoch(self, batches: Batches) -> float:
         self.model.train()
@@ -106,6 +119,7 @@ class Trainer:
             self.optimizer.zero_grad()
             loss = self.loss_fn(self.model(images), labels)
             loss.backward()
+            self.samples_trained += len(labels)
             losses.append(loss.detach())
             self.optimizer.step()
             for callback in self.callbacks:
@@ -143,11 +157,15 @@ class Trainer:
         for epoch in ([] if self.should_stop else bar):
             for callback in self.callbacks:
                 callback.on_epoch_start(self, epoch)
+            started = time.perf_counter()
             train_loss = self.train_epoch(train_batches)
+            self.seconds["training"] += time.perf_counter() - started
             if not np.isfinite(train_loss):
                 self._non_finite(epoch, train_loss)
                 break
+            started = time.perf_counter()
             val_loss, val_accuracy = self.validate(val_batches)
+            self.seconds["validation"] += time.perf_counter() - started
             log = EpochLog(epoch, train_loss, self.optimizer.param_groups[0]["lr"], val_loss,
                            val_accuracy)
             self.epoch = epoch
