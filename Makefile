@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup lock run test data benchmark calibrate profiles sweep-task4 ablation ablation-task2 clean
+.PHONY: setup lock run test data benchmark timing calibrate profiles sweep-task4 ablation ablation-task2 clean
 
 # Which stand-in to build when no archive is present: default, small-imbalanced, photometric, clean.
 PROFILE ?= default
@@ -46,6 +46,12 @@ test: setup
 benchmark: setup data.tar.xz
 	python benchmarks/data_path.py
 	python benchmarks/analysis_time.py
+
+# Where a full run spends its time on a stand-in profile, in a scratch copy, and the training
+# step's speed per layout (reports/timing.json): make timing PROFILE=clean
+timing: setup
+	python benchmarks/training_speed.py
+	python benchmarks/pipeline_time.py --profile $(PROFILE)
 
 calibrate: setup
 	python benchmarks/calibrate_standin.py

@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
 
 from vvpipe import stage  # noqa: E402
 from vvpipe.experiments import load_experiments, seeded_groups, summarise  # noqa: E402
@@ -27,6 +28,7 @@ from vvpipe.frontier import frontier_choice, logit_size_bound  # noqa: E402
 OUT = Path("reports/task4")
 METRICS = "metrics/task4.json"
 RULE = {"max_cross_entropy_change": 0.05, "max_accuracy_drop": 0.005}
+SIZE_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
 def read(*keys: str):
@@ -91,7 +93,9 @@ def collect(prefix: str = "t4-") -> dict:
 
 
 def means(row: dict) -> dict:
-    return {key: value["mean"] if isinstance(value, dict) else value for key, value in row.items()}
+    """A row's mean over seeds of each summarised field (a summary is a dict with a mean)."""
+    return {key: value["mean"] if isinstance(value, dict) and "mean" in value else value
+            for key, value in row.items()}
 
 
 def plot(report: dict, path: Path) -> None:
@@ -101,8 +105,9 @@ def plot(report: dict, path: Path) -> None:
     ref_ce, ref_size = reference["val_cross_entropy"]["mean"], reference["val_logit_size"]["mean"]
     ref_acc = reference["val_accuracy"]["mean"]
     curve = report["temperature_baseline"]
-    left.plot([p["mean_logit_size"] for p in curve], [p["cross_entropy"] for p in curve], "-",
-              color="tab:orange", label="temperature baseline (reference's logits / T)")
+    left.plot([p["mean_logit_size"] for p in curve], [p["cross_entropy"] for p in curve], ".-",
+              color="tab:orange", label="temperature baseline: reference's logits / T, "
+                                        "T = 1.25^k (mean over seeds)")
     ces = [ref_ce * (0.8 + 0.02 * k) for k in range(80)]
     left.plot([logit_size_bound(c) for c in ces], ces, "--", color="grey",
               label="analytic bound: no model is left of it")
@@ -122,6 +127,9 @@ def plot(report: dict, path: Path) -> None:
             axes.annotate(row["name"], (row["val_logit_size"]["mean"], row[key]["mean"]),
                           textcoords="offset points", xytext=(5, 4 if k % 2 else -10), fontsize=7)
         axes.set_xscale("log")
+        axes.xaxis.set_major_locator(FixedLocator(SIZE_TICKS))
+        axes.xaxis.set_major_formatter(ScalarFormatter())
+        axes.xaxis.set_minor_locator(NullLocator())
         axes.set_xlabel("mean |logit| on the validation split (log scale)")
     right.axhline(ref_acc - RULE["max_accuracy_drop"], color="tab:green", lw=0.8,
                   label="reference's accuracy − 0.5 points")

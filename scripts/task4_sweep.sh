@@ -11,7 +11,13 @@
 # Every row is read on the validation split (`python scripts/task4_frontier.py`).
 set -euo pipefail
 
-queue() { dvc exp run --queue --quiet --name "$1" "${@:2}"; }
+# A sweep can be resumed: an experiment that already has a result (on any commit) is not queued
+# again, and scripts/task4_frontier.py reads every commit the sweep ran on.
+finished=$(dvc exp list --all-commits --name-only 2>/dev/null || true)
+queue() {
+  if grep -qxF "$1" <<< "$finished"; then echo "$1 has a result already"; return; fi
+  dvc exp run --queue --quiet --name "$1" "${@:2}"
+}
 plain=(-S task4.loss.ce_scale=1 -S task4.loss.ce_weight=1 -S task4.loss.penalise=all
        -S task4.loss.warmup_epochs=0 -S task4.loss.weights.l2=0 -S task4.loss.weights.l1=0
        -S task4.loss.weights.zloss=0 -S task4.loss.weights.centre=0)
