@@ -11,11 +11,13 @@
 # Every row is read on the validation split (`python scripts/task4_frontier.py`).
 set -euo pipefail
 
-# A sweep can be resumed: an experiment that already has a result (on any commit) is not queued
-# again, and scripts/task4_frontier.py reads every commit the sweep ran on.
+# A sweep can be resumed or grown: an experiment that has a result (on any commit) or waits in
+# the queue is not queued again; scripts/task4_frontier.py reads every commit the sweep ran on.
 finished=$(dvc exp list --all-commits --name-only 2>/dev/null || true)
+waiting=$(dvc queue status 2>/dev/null | awk '$NF == "Queued" || $NF == "Running" { print $2 }')
 queue() {
   if grep -qxF "$1" <<< "$finished"; then echo "$1 has a result already"; return; fi
+  if grep -qxF "$1" <<< "$waiting"; then echo "$1 is queued already"; return; fi
   dvc exp run --queue --quiet --name "$1" "${@:2}"
 }
 plain=(-S task4.loss.ce_scale=1 -S task4.loss.ce_weight=1 -S task4.loss.penalise=all
@@ -24,7 +26,7 @@ plain=(-S task4.loss.ce_scale=1 -S task4.loss.ce_weight=1 -S task4.loss.penalise
 SEEDS=${SEEDS:-"0 1 2"}
 NON_TARGET=${NON_TARGET:-"0.1 0.2"}
 ALL=${ALL:-"0.2"}
-STRONG=${STRONG:-"2:0 2:0.4 2:0.8 2:1.6 3:1.2 3:2.4"}
+STRONG=${STRONG:-"2:0 2:0.4 2:0.8 2:1.6 2:3.2 2:6.4 3:1.2 3:2.4"}
 
 for seed in $SEEDS; do
   s=(-S task4.seed="$seed")
