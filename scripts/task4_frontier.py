@@ -29,6 +29,7 @@ OUT = Path("reports/task4")
 METRICS = "metrics/task4.json"
 RULE = {"max_cross_entropy_change": 0.05, "max_accuracy_drop": 0.005}
 SIZE_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
+LOSS_TICKS = (0.14, 0.16, 0.18, 0.2, 0.25, 0.3, 0.5, 1.0, 2.0)
 
 
 def read(*keys: str):
@@ -101,7 +102,7 @@ def means(row: dict) -> dict:
 def plot(report: dict, path: Path) -> None:
     rows, reference = report["rows"], report["reference"]
     chosen = (report.get("chosen") or {}).get("name")
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 6.5))
     ref_ce, ref_size = reference["val_cross_entropy"]["mean"], reference["val_logit_size"]["mean"]
     ref_acc = reference["val_accuracy"]["mean"]
     curve = report["temperature_baseline"]
@@ -135,7 +136,12 @@ def plot(report: dict, path: Path) -> None:
                   label="reference's accuracy − 0.5 points")
     visible = [row["val_cross_entropy"]["mean"] for row in rows] + [ref_ce]
     left.set_ylim(min(visible) * 0.9, min(max(visible) * 1.1, math.log(10)))
-    left.set_ylabel("plain cross-entropy on the validation split")
+    # Log scale: the temperature option sits at ten times the others' loss.
+    left.set_yscale("log")
+    left.yaxis.set_major_locator(FixedLocator(LOSS_TICKS))
+    left.yaxis.set_major_formatter(ScalarFormatter())
+    left.yaxis.set_minor_locator(NullLocator())
+    left.set_ylabel("plain cross-entropy on the validation split (log scale)")
     right.set_ylabel("accuracy on the validation split")
     left.set_title("Task 4: evaluation loss against logit size (mean ± sd over seeds; "
                    "red star: the default)", fontsize=9)
@@ -149,12 +155,17 @@ def plot(report: dict, path: Path) -> None:
 
 def table(report: dict) -> str:
     def cell(summary: dict | None, digits: int = 3) -> str:
-        return "—" if summary is None else f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
+        if summary is None:
+            return "—"
+        shown = f"{summary['mean']:.{digits}f} ± {summary['sd']:.{digits}f}"
+        # A figure only some seeds have (a temperature that reaches the model's loss).
+        return shown if summary["n"] == seeds else f"{shown} ({summary['n']} of {seeds})"
 
     lines = ["| row | seeds | val CE | val CE change | val accuracy change | val mean \\|z\\| | "
              "val size ratio | test CE change | test accuracy change | test size ratio | "
              "test size / temperature |", "|---" * 11 + "|"]
     reference = report["reference"]
+    seeds = reference["seeds"]
     lines.append(f"| reference (plain CE) | {reference['seeds']} | "
                  f"{cell(reference['val_cross_entropy'], 4)} | — | — | "
                  f"{cell(reference['val_logit_size'])} | 1 | — | — | 1 | — |")
