@@ -1,8 +1,8 @@
 """Benchmark: where a full pipeline run spends its time, on one stand-in profile.
 
 In a scratch copy of the repository (the project's files, none of its outputs) it builds the
-profile's stand-in, then runs every stage of `dvc repro` one by one in DVC's own order (read from
-`dvc repro --dry`), each timed, and finally a no-op `dvc repro`. From the training records it adds
+profile's stand-in, runs one `dvc repro` and times each stage as DVC announces it, then times a
+no-op `dvc repro`. From the training records it adds
 each training stage's samples/s and the share of its epochs spent validating. Writes
 reports/timing.json under "pipeline" → the profile, and prints a table.
 
@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scratch import REPO, scratch_copy, sh  # noqa: E402
+from scratch import ENV, REPO, scratch_copy, sh  # noqa: E402
 from vvpipe.standin import PROFILES  # noqa: E402
 
 # Each training stage's record and where its timing sits in it.
@@ -56,6 +57,25 @@ def training_figures(repo: Path, stage: str) -> dict:
             "validation_share": round(validation / (training + validation), 4)}
 
 
+def repro_stage_times(repo: Path) -> dict[str, float]:
+    """One `dvc repro`, as `make run` runs it; each stage's seconds from the moment DVC announces
+    it to the moment it announces the next (so DVC's own work after a stage counts to it)."""
+    process = subprocess.Popen(["dvc", "repro"], cwd=repo, env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    starts: list[tuple[str, float]] = []
+    tail: list[str] = []
+    for line in process.stdout:
+        tail = (tail + [line])[-40:]
+        if match := re.match(r"Running stage '([^']+)'", line):
+            starts.append((match[1], time.perf_counter()))
+            print(f"  {match[1]} ...", file=sys.stderr, flush=True)
+    end = time.perf_counter()
+    if process.wait() != 0:
+        raise RuntimeError("dvc repro failed:\n" + "".join(tail))
+    ends = [start for _, start in starts[1:]] + [end]
+    return {name: round(stop - start, 1) for (name, start), stop in zip(starts, ends)}
+
+
 def run(profile: str, root: Path) -> dict:
     repo = scratch_copy(root)
     stages: dict[str, float] = {}
@@ -64,15 +84,15 @@ def run(profile: str, root: Path) -> dict:
     sh(repo, "dvc", "add", "-q", "data.tar.xz")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", f"stand-in profile {profile}")
-    order = re.findall(r"Running stage '([^']+)'", sh(repo, "dvc", "repro", "--dry"))
-    for stage in order:
-        print(f"  {stage} ...", file=sys.stderr, flush=True)
-        stages[stage] = timed(repo, "dvc", "repro", "--single-item", stage)
+    start = time.perf_counter()
+    stages.update(repro_stage_times(repo))
+    repro_seconds = round(time.perf_counter() - start, 1)
     return {
         "threads": int(os.environ.get("VVPIPE_THREADS") or os.environ.get("OMP_NUM_THREADS")
                        or 2),
         "stages_s": stages,
-        "total_s": round(sum(stages.values()), 1),
+        "dvc_repro_s": repro_seconds,
+        "total_s": round(stages["stand-in"] + repro_seconds, 1),
         "no_op_repro_s": timed(repo, "dvc", "repro"),
         "training": {stage: training_figures(repo, stage) for stage in TRAINING_RECORDS
                      if stage in stages},
@@ -89,8 +109,8 @@ def table(entry: dict) -> str:
                  f"{100 * training['validation_share']:.1f} %" if training else "— | —")
         lines.append(f"| {stage} | {seconds:,.1f} | {100 * seconds / entry['total_s']:.1f} % "
                      f"| {extra} |")
-    lines.append(f"| **total** | **{entry['total_s']:,.1f}** ({entry['total_s'] / 60:.1f} min) "
-                 f"| 100 % | | |")
+    lines.append(f"| **total** (stand-in + `dvc repro`) | **{entry['total_s']:,.1f}** "
+                 f"({entry['total_s'] / 60:.1f} min) | 100 % | | |")
     lines.append(f"| no-op `dvc repro` | {entry['no_op_repro_s']} | | | |")
     return "\n".join(lines)
 
