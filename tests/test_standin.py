@@ -98,7 +98,8 @@ def test_small_config_scales_down():
     assert config.test_per_class == 2 and config.digits_per_class == 10
 
 
-@pytest.mark.parametrize("profile", ["small-imbalanced", "photometric", "clean"])
+@pytest.mark.parametrize("profile", ["small-imbalanced", "photometric", "clean", "heavy-noise",
+                                     "skewed-prior", "small-thin"])
 def test_every_profile_builds_deterministically_with_its_own_manifest(tmp_path, profile):
     for name in ("a", "b"):
         main(["--out", str(tmp_path / f"{name}.tar.xz"), "--manifest", str(tmp_path / f"{name}.json"),
@@ -121,7 +122,50 @@ def profiles():
 
     # Full size where the sizes are the point; scaled down where the faults are.
     return {"small-imbalanced": build(PROFILES["small-imbalanced"]),
-            **{name: build(small_config(100, profile=name)) for name in ("photometric", "clean")}}
+            "heavy-noise": build(PROFILES["heavy-noise"]),
+            **{name: build(small_config(100, profile=name))
+               for name in ("photometric", "clean", "skewed-prior", "small-thin")}}
+
+
+def test_heavy_noise_profile(profiles):
+    standin = profiles["heavy-noise"]
+    train = standin.splits["task1/train"]
+    folders = Counter(s.label for s in train)
+    wrong = [s for s in train if s.label != s.true_label]
+    assert 16_000 <= len(train) <= 21_000
+    assert len(wrong) / len(train) >= 0.25
+    assert rate(train, "label_random") > 2 * rate(train, "label_lookalike") > 0
+    for small in (5, 8):  # the small classes' folders hold more wrong digits than their own
+        own = sum(s.true_label == small for s in train if s.label == small)
+        assert own < 0.5 * folders[small] and own < 0.2 * max(folders.values())
+    assert 0 < rate(train, "duplicate") < 0.02 and 0 < rate(train, "blank", "noise") < 0.01
+
+
+def test_skewed_prior_profile(profiles):
+    standin = profiles["skewed-prior"]
+    for split in ("task1/test", "task3/test"):
+        counts = Counter(s.label for s in standin.splits[split])
+        assert [counts[d] for d in range(10)] == [40, 40, 40, 20, 20, 20, 20, 10, 10, 10]
+    assert standin.config.task3_test_rotation == 30.0
+
+
+def test_small_thin_profile_shrinks_and_thins_the_test_digits(profiles):
+    from vvpipe.analysis import image_properties
+
+    thin = profiles["small-thin"]
+    train = np.stack([s.image for s in thin.splits["task3/train"] if not s.faults])
+    test = np.stack([s.image for s in thin.splits["task3/test"]])
+    ours, theirs = image_properties(train), image_properties(test)
+    assert np.median(theirs["height"]) < 0.85 * np.median(ours["height"])
+    assert np.median(theirs["thickness"]) < 0.8 * np.median(ours["thickness"])
+
+
+def test_a_test_prior_beyond_the_test_images_fails_naming_the_digit():
+    from dataclasses import replace
+
+    config = replace(small_config(20), test_class_share=(3.0,) + (1.0,) * 9)
+    with pytest.raises(ValueError, match=r"test_class_share\[0\] = 3.0 needs 12"):
+        build(config)
 
 
 def test_small_imbalanced_profile(profiles):

@@ -65,6 +65,13 @@ class StandInConfig:
     # (digit, folder, share): that folder ends up holding `share` images of that digit.
     task1_folder_swaps: tuple[tuple[int, int, float], ...] = ()
     task3_test_photometric: bool = False  # test degraded by blur, contrast, noise (no rotation)
+    # Share of task 1's label noise that flips along LOOKALIKE; the rest is uniform.
+    task1_lookalike_share: float = 0.5
+    # Per digit: test images relative to test_per_class (drawn from test_variants per digit), so
+    # the test sets carry a known class prior. None: every digit test_per_class times variants.
+    test_class_share: tuple[float, ...] | None = None
+    # Task 3's test strokes eroded by this many pixels (at 28x28 scale) before the affine shift.
+    task3_test_thinning: float = 0.0
 
 
 @dataclass
@@ -136,8 +143,20 @@ def mild_variant(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def shifted(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
-    return _to_uint8(_affine(digit.astype(np.float32), rng, config.task3_test_rotation,
+    image = digit.astype(np.float32)
+    if config.task3_test_thinning:
+        image = thinned(image, config.task3_test_thinning)
+    return _to_uint8(_affine(image, rng, config.task3_test_rotation,
                              config.task3_test_shift, config.task3_test_scale))
+
+
+def thinned(image: np.ndarray, pixels: float) -> np.ndarray:
+    """Strokes eroded by ``pixels`` (28-pixel units), worked at 4x so a fraction of a pixel
+    thins the stroke instead of deleting it."""
+    big = cv2.resize(image, (SIDE * SUPERSAMPLE,) * 2, interpolation=cv2.INTER_CUBIC)
+    radius = max(1, round(pixels * SUPERSAMPLE))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    return cv2.resize(cv2.erode(big, kernel), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
 
 
 def photometric(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
@@ -182,6 +201,20 @@ def _split_digits(labels: np.ndarray, config: StandInConfig,
     return train, test
 
 
+def _with_prior(test: list[Sample], config: StandInConfig,
+                rng: np.random.Generator) -> list[Sample]:
+    """Each digit's test images cut to its share of test_per_class, so the prior is known."""
+    kept = []
+    for digit, share in enumerate(config.test_class_share):
+        members = [x for x in test if x.label == digit]
+        count = round(share * config.test_per_class)
+        if count > len(members):
+            raise ValueError(f"test_class_share[{digit}] = {share} needs {count} test images of "
+                             f"digit {digit}; test_variants gives {len(members)}")
+        kept += [members[i] for i in np.sort(rng.permutation(len(members))[:count])]
+    return kept
+
+
 def _variant_pool(digits: np.ndarray, sources: np.ndarray, label: int, per_source: int,
                   rng: np.random.Generator) -> list[Sample]:
     """Each real digit itself, then ``per_source - 1`` distinct mild variants of it."""
@@ -212,7 +245,8 @@ def _build_task1_train(pools: dict[int, list[Sample]], config: StandInConfig,
 
     order = rng.permutation(n)
     n_corrupt = round(n * config.task1_corrupt_fraction)
-    n_random = round(n * config.task1_label_noise / 2)
+    n_lookalike = round(n * config.task1_label_noise * config.task1_lookalike_share)
+    n_random = round(n * config.task1_label_noise * (1 - config.task1_lookalike_share))
     corrupted, rest = order[:n_corrupt], order[n_corrupt:]
     for i, position in enumerate(corrupted):
         kind = CORRUPTIONS[i % len(CORRUPTIONS)]
@@ -222,7 +256,7 @@ def _build_task1_train(pools: dict[int, list[Sample]], config: StandInConfig,
         samples[position].label = _other_label(samples[position].label, rng)
         samples[position].faults.append("label_random")
     candidates = [p for p in rest[n_random:] if samples[p].true_label in LOOKALIKE]
-    for position in candidates[: round(n * config.task1_label_noise / 2)]:
+    for position in candidates[:n_lookalike]:
         samples[position].label = LOOKALIKE[samples[position].true_label]
         samples[position].faults.append("label_lookalike")
     _swap_folders(samples, config.task1_folder_swaps, rng)
@@ -283,6 +317,8 @@ def build(config: StandInConfig = StandInConfig(),
     if config.test_variants > 1:
         test = [x for d in range(10)
                 for x in _variant_pool(digits, test_ids[d], d, config.test_variants, rng)]
+    if config.test_class_share is not None:
+        test = _with_prior(test, config, rng)
     if config.task3_test_photometric:
         test_shifted = [Sample(photometric(x.image, rng, config), x.label, x.label, x.source)
                         for x in test]
@@ -322,7 +358,8 @@ def _file_names(standin: StandIn) -> dict[str, list[str]]:
 # Fields added with the profiles; left out of the marker at their defaults, so the default
 # profile's archive stays byte-identical to the one built before profiles existed.
 PROFILE_FIELDS = ("profile", "test_variants", "task1_class_keep", "task1_folder_swaps",
-                  "task3_test_photometric")
+                  "task3_test_photometric", "task1_lookalike_share", "test_class_share",
+                  "task3_test_thinning")
 
 
 def _marker_text(config: StandInConfig) -> str:
@@ -425,6 +462,24 @@ PROFILES: dict[str, StandInConfig] = {
         task1_duplicate_sources=0, task1_duplicate_fraction=0.0, task1_corrupt_fraction=0.0,
         task3_keep=(1.0, 1.0), task3_label_noise=0.0, task3_inverted=0.0,
         task3_test_rotation=0.0, task3_test_shift=0.0, task3_test_scale=(1.0, 1.0)),
+    # Task 1 at about 18k images with over a quarter of the labels wrong (mostly uniform), two
+    # small classes whose folders end up holding more wrong digits than their own, a few
+    # duplicates and corrupted images: the kind of archive on which the fixed setup lost a class.
+    "heavy-noise": StandInConfig(
+        profile="heavy-noise", task1_variants=6,
+        task1_class_keep=(1.0, 1.0, 1.0, 1.0, 1.0, 0.12, 1.0, 1.0, 0.14, 1.0),
+        task1_label_noise=0.27, task1_lookalike_share=0.25, task1_duplicate_sources=10,
+        task1_duplicate_fraction=0.01, task1_corrupt_fraction=0.01),
+    # A known, skewed test prior (digits 0-2 twice as common as 7-9's half), with task 3's usual
+    # rotation shift: balancing to an estimated prior must help here and nowhere else.
+    "skewed-prior": StandInConfig(
+        profile="skewed-prior", test_variants=2,
+        test_class_share=(2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5)),
+    # Task 3's test digits smaller and thinner than its training digits, a little rotated and
+    # moved (the shift under which a test-prior estimate once starved three classes).
+    "small-thin": StandInConfig(
+        profile="small-thin", task3_test_thinning=0.5, task3_test_rotation=15.0,
+        task3_test_shift=2.0, task3_test_scale=(0.65, 0.85)),
 }
 
 
