@@ -22,7 +22,8 @@ def main() -> None:
     settings = load(EngineerSettings, f"engineer.{task}")
     # The task's fixed schedule (epochs, batch size) decides how many steps a set size gives.
     fixed = load(TrainSettings, task)
-    schedule = Schedule(fixed.epochs, fixed.batch_size)
+    schedule = Schedule(fixed.epochs, fixed.batch_size, fixed.max_steps)
+    schedule.check_reaches(settings.min_steps, task)
     settings.check_memory(f"engineer.{task}", schedule.epochs, schedule.batch_size)
     sets = load_image_sets(Path("prepared") / f"{task}.pt")
     stage.verify_test_split(task)

@@ -39,14 +39,20 @@ def digits():
     return images[:600]
 
 
+@pytest.fixture(scope="module")
+def digit_labels():
+    return load_mnist_digits()[1][:600]
+
+
 def summary_of(train: np.ndarray, test: np.ndarray) -> dict:
     return {"shift": shift_statistics(image_properties(train), image_properties(test), 1e-3, 0.05)}
 
 
 @pytest.mark.parametrize("test_angle", [10.0, -10.0])
-def test_copies_land_on_the_test_orientation(digits, test_angle):
+def test_copies_land_on_the_test_orientation(digits, digit_labels, test_angle):
     train, test = upright_at(digits[:300], 0.0), upright_at(digits[300:], test_angle)
-    fitted, report = fit_degradation(train, test, summary_of(train, test), NO_JITTER, seed=0)
+    fitted, report = fit_degradation(train, digit_labels[:300], test, summary_of(train, test),
+                                     NO_JITTER, seed=0)
     copies = fitted.apply(train, np.random.default_rng(1))
     measured = {name: image_properties(x)["orientation"].mean()
                 for name, x in (("train", train), ("test", test), ("copies", copies))}
@@ -54,6 +60,7 @@ def test_copies_land_on_the_test_orientation(digits, test_angle):
     assert measured["test"] == pytest.approx(test_angle, abs=1.5)
     assert measured["copies"] == pytest.approx(measured["test"], abs=2.0)
     assert report["ks_sum"]["fitted"] <= report["ks_sum"]["moment_start"]
+    assert report["chosen"] == "fitted" and report["ks_sum"]["chosen"] < report["ks_sum"]["raw"]
 
 
 @pytest.mark.parametrize("transform, property_, direction", [
@@ -69,15 +76,40 @@ def test_each_transform_moves_the_property_it_is_fitted_by(digits, transform, pr
     assert np.sign(after - before) == direction
 
 
-def test_a_photometric_shift_is_matched(digits):
+def test_a_photometric_shift_is_matched(digits, digit_labels):
     train, test = digits[:300], digits[300:]
     degraded = Degradation(blur_share=0.6, blur_sigma=1.5, contrast_share=0.6, contrast_low=0.35,
                            noise_share=0.6, noise_sd=20.0).apply(test, np.random.default_rng(3))
-    fitted, report = fit_degradation(train, degraded, summary_of(train, degraded), NO_JITTER, 0)
+    fitted, report = fit_degradation(train, digit_labels[:300], degraded,
+                                     summary_of(train, degraded), NO_JITTER, 0)
     before, after = report["ks_train_vs_test"], report["ks_sum"]["fitted"]
     assert before["contrast"] > 0.3 and before["noise"] > 0.3
     assert after < 0.5 * sum(before.values())
     assert fitted.contrast_share > 0 and fitted.noise_share > 0
+
+
+def test_with_no_shift_the_copies_are_left_as_they_are(digits, digit_labels):
+    """Train and test from one source: no degradation, not even the jitter, comes closer to the
+    test images than the training images themselves."""
+    train, test = digits[:300], digits[300:]
+    jitter = JitterSettings(rotation=10.0, shift=1.0, scale=0.1)
+    fitted, report = fit_degradation(train, digit_labels[:300], test, summary_of(train, test),
+                                     jitter, 0)
+    assert report["ks_sum"]["chosen"] <= report["ks_sum"]["raw"]
+    assert report["ks_sum"]["jitter_only"] > report["ks_sum"]["raw"]
+    assert report["chosen"] in ("raw", "fitted")
+
+
+def test_a_class_mix_is_not_mistaken_for_a_shift(digits, digit_labels):
+    """The fit measures a class-balanced sample: ones are narrow, and a set of mostly ones
+    would otherwise look like a width shift."""
+    from vvpipe.degradation import class_balanced_sample
+
+    ones = np.flatnonzero(digit_labels == 1)
+    skewed = np.concatenate([ones, np.flatnonzero(digit_labels != 1)[:60]])
+    picked = class_balanced_sample(digit_labels[skewed], 1200, np.random.default_rng(0))
+    counts = np.bincount(digit_labels[skewed][picked], minlength=10)
+    assert len(set(counts[counts > 0].tolist())) == 1
 
 
 def test_em_recovers_a_shifted_prior_and_sees_none_in_a_uniform_set():

@@ -211,13 +211,16 @@ def test_bad_input_is_reported_and_quarantined_with_its_reason(tmp_path, write_d
 
 
 class FakeCrossValidation:
-    """Fold models that read the class off the image (its grey level / 20) with 80 % confidence,
-    and optionally lean towards class 0 as a shifted test set can make real models do."""
+    """Fold models that read an image's class off its pixel value (value // 20) with 0.8
+    confidence, and optionally lean towards class 0 as real models can on shifted images."""
 
     def __init__(self, lean: float = 0.0) -> None:
         self.lean = lean
 
     def out_of_fold(self, images: np.ndarray, folds: np.ndarray) -> np.ndarray:
+        return self.mean_probabilities(images)
+
+    def mean_probabilities(self, images: np.ndarray) -> np.ndarray:
         classes = images[:, 0, 0].astype(int) // 20
         p = np.full((len(images), 3), 0.1)
         p[np.arange(len(images)), classes] = 0.8
@@ -225,21 +228,83 @@ class FakeCrossValidation:
         return p / p.sum(1, keepdims=True)
 
 
-@pytest.mark.parametrize("lean, differs", [(0.0, True), (1.0, False)])
-def test_the_prior_check_adds_the_estimators_own_error(lean, differs):
+def digit_images(labels: np.ndarray) -> np.ndarray:
+    return np.repeat((labels * 20).astype(np.uint8)[:, None, None], 28, 1).repeat(28, 2)
+
+
+EM_PRIOR = {"estimate": {"0": 0.5, "1": 0.25, "2": 0.25}, "distance_from_uniform": 0.17,
+            "min_effect": 0.05}
+
+
+@pytest.mark.parametrize("test_counts, differs", [((120, 40, 40), True), ((60, 60, 60), False)])
+def test_the_prior_estimate_corrects_for_a_model_that_leans_under_shift(test_counts, differs):
+    """A model that leans towards class 0 on shifted images makes EM see too many 0s; BBSE reads
+    the same lean off the test-matched copies and takes it out."""
+    from vvpipe.analysis import em_prior
     from vvpipe.degradation import Degradation
     from vvpipe.engineering import prior_check
 
     labels = np.repeat(np.arange(3), 50)
-    images = np.repeat((labels * 20).astype(np.uint8)[:, None, None], 28, 1).repeat(28, 2)
-    prior = {"estimate": {"0": 0.6, "1": 0.2, "2": 0.2}, "distance_from_uniform": 0.27,
-             "distance_standard_error": 0.01, "min_effect": 0.05,
-             "train_prior": {"0": 1 / 3, "1": 1 / 3, "2": 1 / 3}}
-    check = prior_check(prior, images, labels, labels % 2, Degradation(),
-                        FakeCrossValidation(lean), np.random.default_rng(0))
-    assert check["balanced_copies_checked"] == 150
-    assert (check["estimator_error_on_balanced_copies"] < 0.01) == (lean == 0)
+    test_labels = np.repeat(np.arange(3), test_counts)
+    model = FakeCrossValidation(lean=0.5)
+    check = prior_check(EM_PRIOR, digit_images(labels), labels, labels % 2, Degradation(),
+                        model, digit_images(test_labels), np.random.default_rng(0))
+    truth = np.array(test_counts) / sum(test_counts)
+    estimate = np.array([check["estimate"][str(c)] for c in range(3)])
+    em = em_prior(model.mean_probabilities(digit_images(test_labels)), np.full(3, 1 / 3))
+    assert np.abs(estimate - truth).sum() / 2 < 0.02
+    assert np.abs(em - truth).sum() / 2 > 0.1  # what EM alone would have believed
+    assert check["copies_checked"] == 150
     assert check["differs_from_uniform"] is differs
+    assert check["em_estimate"] == EM_PRIOR["estimate"]
+
+
+def test_no_estimate_starves_a_class_or_grows_the_set_past_the_ceiling(case):
+    train, findings, summary = case
+    findings[7].update(label_issue=False)
+    findings[8].update(in_test=False)
+    # The failure seen on a held-out archive: an estimate that puts some classes at ~0.
+    prior = {"estimate": {"0": 0.998, "1": 0.001, "2": 0.001}, "differs_from_uniform": True}
+    settings = EngineerSettings(validation=0, min_steps=0, matched_share=0, prior_max_ratio=2)
+    result = engineer(train, findings, {**summary, "test_prior": prior}, settings)
+    counts = np.bincount(result.labels)
+    shares = counts / counts.sum()
+    assert shares.min() >= 1 / 6 - 0.02 and shares.max() <= 2 / 3 + 0.02, shares
+    sizing = result.report["sizing"]
+    assert sizing["class_shares"] == {"0": 0.6667, "1": 0.1667, "2": 0.1667}
+    # 4 images of class 1 at a sixth of the set would ask for 24; a ceiling of 2 steps of 6
+    # images in one epoch holds the set at 12 and thins class 0 instead.
+    capped = engineer(train, findings, {**summary, "test_prior": prior}, settings,
+                      Schedule(epochs=1, batch_size=6, max_steps=2))
+    assert len(capped.labels) <= 12 and capped.report["sizing"]["clipped_at_ceiling"]
+    assert capped.report["sizing"]["images_wanted"] == 24
+    assert capped.changelog.counts()["dropped"]["size ceiling"] >= 1
+
+
+def test_bounded_shares_pin_classes_to_the_ratio_and_keep_the_rest_in_proportion():
+    from vvpipe.prior import bounded_shares
+
+    shares = bounded_shares(np.array([0.0, 0.0, 0.5, 0.3, 0.2]), 2.0)
+    assert shares.sum() == pytest.approx(1)
+    assert shares[:2] == pytest.approx([0.1, 0.1])
+    assert shares[2] == pytest.approx(0.4)
+    assert shares[3] / shares[4] == pytest.approx(1.5)
+    assert bounded_shares(np.array([0.9, 0.05, 0.05]), 1.0) == pytest.approx([1 / 3] * 3)
+    inside = np.array([0.3, 0.3, 0.4])
+    assert bounded_shares(inside, 2.0) == pytest.approx(inside)
+
+
+def test_a_ceiling_below_the_size_rule_fails_naming_the_key():
+    Schedule(epochs=50, batch_size=256, max_steps=16000).check_reaches(8000, "task1")
+    Schedule(epochs=50, batch_size=256).check_reaches(8000, "task1")
+    with pytest.raises(ParamsError, match=r"task1\.max_steps \(7,999\) is below the "
+                                          r"engineer\.task1\.min_steps \(8,000\)"):
+        Schedule(epochs=50, batch_size=256, max_steps=7999).check_reaches(8000, "task1")
+
+
+def test_a_prior_ratio_below_one_fails_naming_the_key():
+    with pytest.raises(ParamsError, match="engineer.task1.prior_max_ratio"):
+        parse(EngineerSettings, {"prior_max_ratio": 0.5}, "engineer.task1")
 
 
 def test_a_stratified_subset_keeps_each_class_share_and_the_stored_order(digits):

@@ -271,6 +271,18 @@ class CrossValidation:
                 result[members] = torch.softmax(model(x[members]), 1).numpy()
         return result
 
+    @torch.no_grad()
+    def mean_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The fold models' mean softmax probabilities, for images none of them trained on."""
+        x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
+        result = np.zeros((len(images), 10))
+        for state in self.models:
+            model = QuickNet()
+            model.load_state_dict(state)
+            model.eval()
+            result += torch.softmax(model(x), 1).numpy() / len(self.models)
+        return result
+
     def save(self, path: Path) -> None:
         with atomic_output(path) as partial:
             torch.save({"folds": self.folds, "models": self.models}, partial)
@@ -375,13 +387,6 @@ def estimate_test_prior(probabilities: np.ndarray, train_labels: np.ndarray, cla
             "distance_from_uniform": float(distance), "distance_standard_error": distance_se,
             "min_effect": min_effect,
             "differs_from_uniform": bool(distance > max(min_effect, 3 * distance_se))}
-
-
-def uniform_prior_error(probabilities: np.ndarray, train_prior: np.ndarray) -> float:
-    """The estimator's error where the truth is known: EM's total-variation distance from
-    uniform on probabilities of images whose classes are exactly balanced."""
-    estimate = em_prior(probabilities, train_prior)
-    return float(0.5 * np.abs(estimate - 1 / len(estimate)).sum())
 
 
 def label_issues(labels: np.ndarray, probabilities: np.ndarray,

@@ -44,3 +44,26 @@ def audit(findings: list[dict], manifest: dict, task: str) -> dict:
         {f for f, e in faults.items() if set(e["faults"]) & set(corrupted)},
         {r["file"] for r in findings if any(r[k] for k in ("blank", "saturated", "noise"))})
     return result
+
+
+def true_test_prior(manifest: dict) -> list[float]:
+    """The test sets' class prior as the stand-in was built (both tasks share one test draw)."""
+    config = manifest["config"]
+    shares = config.get("test_class_share") or [1.0] * 10
+    total = sum(shares)
+    return [s / total for s in shares]
+
+
+def prior_errors(engineering_prior: dict, manifest: dict) -> dict:
+    """Total-variation distance from the true test prior of the estimate engineer acted on
+    (BBSE) and of analyze's EM estimate, and of the uniform prior engineer falls back to."""
+    truth = true_test_prior(manifest)
+
+    def distance(estimate: dict) -> float:
+        return round(0.5 * sum(abs(estimate[str(c)] - t) for c, t in enumerate(truth)), 4)
+
+    return {"truth": [round(t, 4) for t in truth],
+            "bbse": distance(engineering_prior["estimate"]),
+            "em": distance(engineering_prior["em_estimate"]),
+            "uniform": distance({str(c): 0.1 for c in range(10)}),
+            "acted_on": engineering_prior["differs_from_uniform"]}

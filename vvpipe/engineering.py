@@ -11,11 +11,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from vvpipe.analysis import CrossValidation, pixel_hash, uniform_prior_error
-from vvpipe.config import EngineerSettings
+from vvpipe.analysis import CrossValidation, pixel_hash
+from vvpipe.config import EngineerSettings, ParamsError
 from vvpipe.data import ImageSet, stratified_split
-from vvpipe.degradation import FIT_SAMPLE, Degradation, fit_degradation, ks_table
+from vvpipe.degradation import (FIT_SAMPLE, Degradation, class_balanced_sample,
+                                 fit_degradation, ks_table)
 from vvpipe.errors import DataError
+from vvpipe.prior import bounded_shares, estimate_prior
 
 
 @dataclass
@@ -38,10 +40,24 @@ class Schedule:
 
     epochs: int
     batch_size: int
+    max_steps: int | float = math.inf  # the hard ceiling on optimizer steps in all epochs
 
     def images_for(self, min_steps: int) -> int:
         """The smallest set that gives at least ``min_steps`` optimizer steps in all epochs."""
         return math.ceil(min_steps / self.epochs) * self.batch_size
+
+    def ceiling(self) -> int | float:
+        """The largest set whose steps in all epochs stay within ``max_steps``."""
+        if not math.isfinite(self.max_steps):
+            return math.inf
+        return int(self.max_steps // self.epochs) * self.batch_size
+
+    def check_reaches(self, min_steps: int, task: str) -> None:
+        """Fail before any work when the ceiling leaves no room for the size rule's steps."""
+        if math.isfinite(self.ceiling()) and min_steps > self.steps(self.ceiling())["total_steps"]:
+            raise ParamsError(f"{task}.max_steps ({self.max_steps:,}) is below the "
+                              f"engineer.{task}.min_steps ({min_steps:,}) the size rule aims "
+                              "for: raise the ceiling or lower min_steps")
 
     def steps(self, images: int) -> dict[str, int]:
         per_epoch = math.ceil(images / self.batch_size)
@@ -138,18 +154,23 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
 
     degradation, fit_report = Degradation.jitter_only(settings.oversample_jitter), None
     if settings.match_test and test_images is not None and len(labels):
-        degradation, fit_report = fit_degradation(images, test_images, summary,
+        degradation, fit_report = fit_degradation(images, labels, test_images, summary,
                                                   settings.oversample_jitter, settings.seed)
     prior = summary.get("test_prior")
-    if prior is not None and cross_validation is not None:
-        prior = {**prior, **prior_check(prior, images, labels, folds, degradation,
-                                        cross_validation, rng)}
+    if prior is not None and cross_validation is not None and test_images is not None:
+        prior = prior_check(prior, images, labels, folds, degradation, cross_validation,
+                            test_images, rng)
     targets, sizing = class_targets(labels, settings, schedule, prior)
+    images, labels, files = _thin(images, labels, files, targets, rng, log)
     images, labels, files = _grow(images, labels, files, targets, degradation, rng, log)
     if fit_report is not None:
-        copies = np.flatnonzero(["+copy" in f for f in files])
-        pick = rng.permutation(copies)[:FIT_SAMPLE]
-        fit_report["ks_copies_vs_test"] = ks_table(images[pick], test_images)
+        # Copies and raw images each as a class-balanced sample, so they compare like with like.
+        is_copy = np.array(["+copy" in f for f in files])
+        for name, members in (("copies", np.flatnonzero(is_copy)), ("raw", np.flatnonzero(~is_copy))):
+            if len(members):
+                pick = members[class_balanced_sample(labels[members], FIT_SAMPLE, rng)]
+                fit_report[f"ks_{name}_vs_test"] = table = ks_table(images[pick], test_images)
+                fit_report[f"ks_sum_{name}_vs_test"] = round(sum(table.values()), 4)
 
     if settings.shuffle:
         order = rng.permutation(len(labels))
@@ -175,24 +196,23 @@ PRIOR_CHECK_PER_CLASS = 300
 
 def prior_check(prior: dict, images: np.ndarray, labels: np.ndarray, folds: np.ndarray,
                 degradation: Degradation, cross_validation: CrossValidation,
-                rng: np.random.Generator) -> dict:
-    """Whether the estimated test prior really differs from uniform, allowing for the estimator's
-    own error under the measured shift: the same EM estimate on test-matched copies of an exactly
-    balanced sample of training images (each scored by the fold model that never saw its
-    source) should be uniform; how far it lands from uniform is added to the threshold."""
-    sample = np.concatenate([rng.permutation(np.flatnonzero((labels == c) & (folds >= 0)))
-                             [:PRIOR_CHECK_PER_CLASS] for c in np.unique(labels)])
-    per_class = np.bincount(labels[sample])
-    sample = np.concatenate([sample[labels[sample] == c][:per_class[per_class > 0].min()]
-                             for c in np.unique(labels[sample])])
+                test_images: np.ndarray, rng: np.random.Generator) -> dict:
+    """The test prior by BBSE on test-matched copies of an exactly balanced sample of training
+    images, each scored by the fold model that never saw its source; the test images are
+    scored by all fold models. Replaces analyze's EM estimate, which assumes no shift (kept in
+    the report as ``em_estimate``)."""
+    classes = np.unique(labels)
+    sample = [rng.permutation(np.flatnonzero((labels == c) & (folds >= 0)))[:PRIOR_CHECK_PER_CLASS]
+              for c in classes]
+    smallest = min(len(s) for s in sample)
+    sample = np.concatenate([s[:smallest] for s in sample])
     copies = degradation.apply(images[sample], rng)
-    probabilities = cross_validation.out_of_fold(copies, folds[sample])
-    train_prior = np.array([prior["train_prior"][str(c)] for c in range(probabilities.shape[1])])
-    error = uniform_prior_error(probabilities, train_prior)
-    threshold = max(prior["min_effect"], 3 * prior["distance_standard_error"]) + error
-    return {"estimator_error_on_balanced_copies": error, "threshold": threshold,
-            "balanced_copies_checked": len(sample),
-            "differs_from_uniform": bool(prior["distance_from_uniform"] > threshold)}
+    copy_probabilities = cross_validation.out_of_fold(copies, folds[sample])
+    test_probabilities = cross_validation.mean_probabilities(test_images)
+    result = estimate_prior(copy_probabilities, labels[sample], test_probabilities,
+                            int(rng.integers(2**31)), prior["min_effect"])
+    return {**result, "em_estimate": prior["estimate"],
+            "em_distance_from_uniform": prior["distance_from_uniform"]}
 
 
 def class_counts(labels: np.ndarray) -> dict[str, int]:
@@ -201,32 +221,58 @@ def class_counts(labels: np.ndarray) -> dict[str, int]:
 
 def class_targets(labels: np.ndarray, settings: EngineerSettings, schedule: Schedule | None,
                   prior: dict | None) -> tuple[dict[int, int], dict]:
-    """How many images each class should have after growing.
+    """How many images each class should have after growing (or, past the ceiling, after
+    thinning).
 
     The total is the largest of: the set as it is; the size that gives the fixed schedule
-    ``min_steps`` optimizer steps; the size at which copies make up ``matched_share`` of the set.
-    With ``balance`` the classes share it by the estimated test prior (uniform unless the test
-    prior measurably differs), and no class shrinks; without, they keep their proportions."""
+    ``min_steps`` optimizer steps; the size at which copies make up ``matched_share`` of the set;
+    the size at which no class has to shrink. With ``balance`` the classes share it uniformly, or
+    by the estimated test prior where that measurably differs, each class's share held within
+    ``prior_max_ratio`` of uniform. The total never passes the ceiling: the larger of the set as
+    it is and the size that gives ``max_steps`` steps; past it, classes over their share are
+    thinned."""
     classes = [int(c) for c in np.unique(labels)]
     counts = np.array([(labels == c).sum() for c in classes], dtype=np.float64)
     needed = schedule.images_for(settings.min_steps) if schedule and settings.min_steps else 0
+    ceiling = max(counts.sum(), schedule.ceiling()) if schedule else math.inf
     for_share = counts.sum() / (1 - settings.matched_share)
+    use_prior = False
     if settings.balance:
         use_prior = bool(prior and prior.get("differs_from_uniform"))
-        weights = (np.array([prior["estimate"][str(c)] for c in classes]) if use_prior
-                   else np.ones(len(classes)))
-        weights = np.maximum(weights, 1e-3) / np.maximum(weights, 1e-3).sum()
+        estimate = (np.array([prior["estimate"][str(c)] for c in classes]) if use_prior
+                    else np.ones(len(classes)))
+        weights = bounded_shares(estimate, settings.prior_max_ratio)
     else:
-        use_prior, weights = False, counts / counts.sum()
-    total = max(counts.sum(), needed, for_share, (counts / weights).max())
-    targets = {c: max(int(n), math.ceil(total * w)) for c, n, w in zip(classes, counts, weights)}
+        weights = counts / counts.sum()
+    wanted = max(counts.sum(), needed, for_share, (counts / weights).max())
+    total = min(wanted, ceiling)
+    targets = {c: math.ceil(total * w) if wanted > ceiling else max(int(n), math.ceil(total * w))
+               for c, n, w in zip(classes, counts, weights)}
     return targets, {
-        "rule": "images = max(cleaned set, ceil(min_steps / epochs) * batch_size, "
-                "cleaned / (1 - matched_share), classes balanced to the largest)",
+        "rule": "images = min(max(cleaned set, ceil(min_steps / epochs) * batch_size, "
+                "cleaned / (1 - matched_share), classes balanced to the largest), ceiling)",
         "min_steps": settings.min_steps, "images_for_min_steps": needed,
+        "ceiling": int(ceiling) if math.isfinite(ceiling) else None,
+        "images_wanted": int(math.ceil(wanted)), "clipped_at_ceiling": bool(wanted > ceiling),
         "images_before": int(counts.sum()), "balanced_to": "estimated test prior" if use_prior
         else ("uniform" if settings.balance else "training proportions"),
+        "class_shares": {str(c): round(float(w), 4) for c, w in zip(classes, weights)},
     }
+
+
+def _thin(images: np.ndarray, labels: np.ndarray, files: list[str], targets: dict[int, int],
+          rng: np.random.Generator, log: Changelog) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Drop random images of each class that is over its target (only past the ceiling)."""
+    keep = np.ones(len(labels), dtype=bool)
+    for digit, target in targets.items():
+        members = np.flatnonzero(labels == digit)
+        for i in rng.permutation(members)[: max(0, len(members) - target)]:
+            keep[i] = False
+            log.add("dropped", files[i], f"size ceiling: class {digit} down to {target}",
+                    label=int(digit))
+    if keep.all():
+        return images, labels, files
+    return images[keep], labels[keep], [f for f, k in zip(files, keep) if k]
 
 
 def _grow(images: np.ndarray, labels: np.ndarray, files: list[str], targets: dict[int, int],
