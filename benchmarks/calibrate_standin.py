@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from vvpipe.config import TrainSettings, load
 from vvpipe.data import ImageSet, loaders
 from vvpipe.evaluation import classification_metrics, predict
-from vvpipe.models import TASK_MODELS
+from vvpipe.recipe import original_run
 from vvpipe.stage import write_json
 from vvpipe.standin import Sample, StandInConfig, build, shifted
-from vvpipe.training import Trainer, seed_everything, select_device
+from vvpipe.training import select_device
 
 
 def to_image_set(samples: list[Sample]) -> ImageSet:
@@ -40,14 +39,10 @@ def shift_augmented(samples: list[Sample], config: StandInConfig) -> list[Sample
 def train_and_test(task: str, train: ImageSet, test: ImageSet, shuffle_train: bool,
                    epochs: int | None) -> dict:
     settings = replace(load(TrainSettings, task), shuffle_train=shuffle_train)
-    seed_everything(settings.seed)
     device = select_device(settings.device)
-    model = TASK_MODELS[task]().to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
     train_batches, test_batches = loaders(train, test, settings, device)
     start = time.perf_counter()
-    Trainer(model, optimizer, nn.CrossEntropyLoss(), progress=False).fit(
-        train_batches, test_batches, epochs or settings.epochs)
+    model = original_run(task, settings, train_batches, test_batches, device, epochs)
     metrics = classification_metrics(predict(model, test_batches))
     return {"accuracy": metrics["accuracy"], "cross_entropy": metrics["cross_entropy"],
             "train_samples": len(train), "shuffle_train": shuffle_train,

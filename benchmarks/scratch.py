@@ -16,7 +16,10 @@ ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.envi
 
 
 def sh(cwd: Path, *command: str) -> str:
-    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    # The copy's own package first: the editable install points at this checkout, which may
+    # change while a long run goes on.
+    env = {**ENV, "PYTHONPATH": str(cwd)}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed in {cwd}:\n{result.stdout[-3000:]}\n"
                            f"{result.stderr[-3000:]}")

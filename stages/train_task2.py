@@ -15,7 +15,7 @@ from vvpipe.config import ParamsError
 from vvpipe.data import ImageSet, loaders
 from vvpipe.models import ModelTask1, place
 from vvpipe.task2 import Task2Settings, task2_trainer
-from vvpipe.training import NonFiniteLossError
+from vvpipe.training import NonFiniteLossError, announce_plan
 
 DATA = Path("engineered/task1.pt")
 CHECKPOINTS = Path("checkpoints/task2")
@@ -53,6 +53,8 @@ def main() -> None:
         monitored = sets["val"]
     model = place(ModelTask1(), device, settings.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    announce_plan(model, torch.nn.CrossEntropyLoss(), sets["train"].images, sets["train"].labels,
+                  settings, "task2")
     train_batches, val_batches = loaders(sets["train"], monitored, settings, device)
     trainer, callbacks = task2_trainer(settings, model, optimizer, train_batches,
                                        CHECKPOINTS if settings.checkpoint.enabled else None,

@@ -17,7 +17,7 @@ from vvpipe.evaluation import mean_logit_size, predict
 from vvpipe.live import DVCLiveLogger
 from vvpipe.losses import LogitSizeLoss, LossSettings, PenaltyWarmup, Task4Settings
 from vvpipe.models import ModelTask4, place
-from vvpipe.training import NonFiniteLossError, Trainer
+from vvpipe.training import NonFiniteLossError, Trainer, announce_plan
 
 VARIANTS = ("reference", "chosen")
 
@@ -42,6 +42,8 @@ def main() -> None:
                       eval_loss_fn=torch.nn.CrossEntropyLoss())
     print(f"task4 {variant}: ModelTask4 on {device}, {len(train)} of {len(sets['train'])} "
           f"training images, {settings.epochs} epochs, loss {loss_settings}")
+    announce_plan(model, loss, train.images, train.labels, settings, "task4",
+                  label=f"task4 {variant}")
     started = time.perf_counter()
     try:
         # Monitored on the validation split held out by engineer@task1, never on the test set.

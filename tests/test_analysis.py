@@ -21,12 +21,14 @@ def faulty_set():
     images, given = digits[train].copy(), labels[train].copy()
     truth = {"label": set(), "inverted": set(), "noise": set(), "blank": set(), "saturated": set()}
     positions = rng.permutation(len(given))
-    for i in positions[:240]:  # 8 % wrong labels, all systematic swaps between other pairs
+    # About 8 % wrong labels (some 240), all systematic swaps between other pairs: enough of
+    # them that precision and recall move by well under their margins between CPUs.
+    for i in positions[:600]:
         if given[i] in SWAPS:
             given[i] = SWAPS[given[i]]
             truth["label"].add(int(i))
     for kind, members in zip(("inverted", "noise", "blank", "saturated"),
-                             np.split(positions[240:240 + 4 * 90], 4)):
+                             np.split(positions[600:600 + 4 * 90], 4)):
         for i in members:
             images[i] = {"inverted": lambda x: 255 - x,
                          "noise": lambda x: rng.integers(0, 180, x.shape, dtype=np.uint8),
@@ -34,7 +36,7 @@ def faulty_set():
                          "saturated": lambda x: np.full_like(x, 240)}[kind](images[i])
             truth[kind].add(int(i))
     # Three images copied 30 times each, one of them under two labels.
-    sources = positions[700:703]
+    sources = positions[1000:1003]
     copies = np.repeat(sources, 30)
     images = np.concatenate([images, images[copies]])
     copy_labels = given[copies].copy()

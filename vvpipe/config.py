@@ -122,9 +122,17 @@ class TrainSettings:
     # order, up to order_attempts runs in all, and keep the run that validates best.
     order_attempts: int = 1
     min_class_recall: float = 0.5
+    # The hard ceiling on optimizer steps in one run: engineer never grows a set past it, and a
+    # run that would take more fails before it starts.
+    max_steps: int = 16000
+    # How the fixed model's initial weights are drawn (tasks 1 and 3): PyTorch's default draw,
+    # or that draw with the output layer turned towards the class means (vvpipe.recipe).
+    init: str = "default"
 
     def validate(self, where: str) -> None:
+        require_choice(self.init, ("default", "class_means"), f"{where}.init")
         require(self.epochs >= 1, f"{where}.epochs", f"must be at least 1, got {self.epochs}")
+        require(self.max_steps >= 1, f"{where}.max_steps", f"must be at least 1, got {self.max_steps}")
         require(self.order_attempts >= 1, f"{where}.order_attempts",
                 f"must be at least 1, got {self.order_attempts}")
         require(0 <= self.min_class_recall <= 1, f"{where}.min_class_recall",
@@ -212,8 +220,13 @@ class EngineerSettings:
     match_test: bool = True  # fit the copies' degradation to the test images' properties
     oversample_jitter: JitterSettings = JitterSettings()
     shuffle: bool = True  # store the set in a random order: no class-sorted batches
+    # A class's share of the set stays within [1/r, r] times uniform, whatever the test prior's
+    # estimate says: an estimate can tilt the set, never starve a class.
+    prior_max_ratio: float = 2.0
 
     def validate(self, where: str) -> None:
+        require(self.prior_max_ratio >= 1, f"{where}.prior_max_ratio",
+                f"must be at least 1 (1: always uniform), got {self.prior_max_ratio}")
         require_choice(self.label_errors, LABEL_REMEDIES, f"{where}.label_errors")
         require(0 <= self.relabel_min_confidence <= 1, f"{where}.relabel_min_confidence",
                 f"must be in [0, 1], got {self.relabel_min_confidence}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vvpipe.config import ParamsError
+from vvpipe.config import ParamsError, TrainSettings
 from vvpipe.errors import CheckpointError, PipelineError
 from vvpipe.hooks import Batches, Callback, EpochLog, Monitor
 from vvpipe.reporting import progress_bar
@@ -43,6 +44,55 @@ def seed_everything(seed: int) -> None:
 
 class NonFiniteLossError(PipelineError, RuntimeError):
     pass
+
+
+def planned_steps(images: int, batch_size: int, epochs: int, max_steps: int, where: str) -> int:
+    """The optimizer steps of one run; fails before any work when they pass the ceiling."""
+    steps = math.ceil(images / batch_size) * epochs
+    if steps > max_steps:
+        raise ParamsError(f"{where}.max_steps is {max_steps:,} optimizer steps, but {images:,} "
+                          f"images x {epochs} epochs at batch size {batch_size} take {steps:,}: "
+                          "raise it, or shrink the set (engineer's min_steps)")
+    return steps
+
+
+def announce_plan(model: nn.Module, loss_fn: LossFn, images: torch.Tensor, labels: torch.Tensor,
+                  settings: TrainSettings, section: str, runs: int = 1,
+                  label: str | None = None) -> dict:
+    """Print, before training, the steps a run takes and its time at the measured speed; fail
+    naming ``section``'s ceiling when the steps pass it."""
+    steps = planned_steps(len(labels), settings.batch_size, settings.epochs, settings.max_steps,
+                          section)
+    speed = measured_samples_per_second(model, torch.optim.SGD, loss_fn, images, labels,
+                                        settings.batch_size)
+    minutes = steps * settings.batch_size / speed / 60
+    limit = f", up to {runs} runs" if runs > 1 else ""
+    print(f"{label or section}: {steps:,} optimizer steps a run (ceiling {settings.max_steps:,}{limit}), "
+          f"about {minutes:.1f} min a run at the {speed:,.0f} samples/s measured", flush=True)
+    return {"planned_steps": steps, "measured_samples_per_second": round(speed, 1),
+            "estimated_minutes_per_run": round(minutes, 2)}
+
+
+def measured_samples_per_second(model: nn.Module, optimizer_class: type[torch.optim.Optimizer],
+                                loss_fn: LossFn, images: torch.Tensor, labels: torch.Tensor,
+                                batch_size: int, steps: int = 10) -> float:
+    """Training speed of a throwaway copy of ``model`` on the first batches: every random
+    source is restored afterwards, so the run itself is unchanged."""
+    import copy
+
+    probe = copy.deepcopy(model)
+    optimizer = optimizer_class(probe.parameters(), lr=0.0)
+    device = next(probe.parameters()).device
+    x, y = images[:batch_size].to(device).float(), labels[:batch_size].to(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        probe.train()
+        for step in range(steps + 1):
+            if step == 1:  # the first step pays for allocations, not for work
+                started = time.perf_counter()
+            optimizer.zero_grad()
+            loss_fn(probe(x), y).backward()
+            optimizer.step()
+    return steps * len(y) / max(time.perf_counter() - started, 1e-9)
 
 
 def _generators(*batch_sources: Batches) -> list[torch.Generator]:
