@@ -40,15 +40,11 @@ def main() -> None:
     parser.add_argument("--profile", required=True, help="the stand-in profile the repo holds")
     parser.add_argument("--task", default="task1", choices=("task1", "task3"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--init", choices=("default", "class_means"), default=None,
-                        help="override TASK.init (the initial weights' rule)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "dead_class.json")
     args = parser.parse_args()
 
     numerics.pin()
     settings = config.load(config.TrainSettings, args.task, args.repo / "params.yaml")
-    if args.init:
-        settings = replace(settings, init=args.init)
     sets = load_image_sets(args.repo / "engineered" / f"{args.task}.pt")
     device = select_device(settings.device)
     # A fixed, class-balanced sample of the training set: is a dead class lost on the images
@@ -82,11 +78,11 @@ def main() -> None:
                      "dead_from_epoch": {str(c): e for c, e in dead_from.items() if e is not None},
                      "seconds": record["seconds"], "class_health": health,
                      "class_health_on_training_sample": on_train[-1].history})
-        print(f"{args.profile} {args.task} init={settings.init} seed {seed}: val {record['val_accuracy']:.4f}, lowest "
+        print(f"{args.profile} {args.task} seed {seed}: val {record['val_accuracy']:.4f}, lowest "
               f"class recall {record['min_val_recall']:.3f}, dead classes (from epoch) "
               f"{runs[-1]['dead_from_epoch'] or 'none'}, {record['seconds']:.0f} s", flush=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results[f"{args.profile} {args.task} init={settings.init}"] = {
+    results[f"{args.profile} {args.task}"] = {
         "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or None,
         "train_images": len(sets["train"]), "val_images": len(sets["val"]), "runs": runs}
     args.out.write_text(json.dumps(results, indent=1) + "\n")

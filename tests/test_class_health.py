@@ -102,32 +102,3 @@ def test_the_speed_probe_leaves_the_run_unchanged(digits):
     plan = announce_plan(linear, nn.CrossEntropyLoss(), digits.images, digits.labels, settings,
                          "task1")
     assert plan["planned_steps"] == 2 * 2 and plan["estimated_minutes_per_run"] >= 0
-
-
-def test_class_mean_init_gives_every_class_the_lead_on_its_own_images_and_moves_nothing_else():
-    from vvpipe.models import ModelTask1
-    from vvpipe.recipe import class_mean_init
-    from vvpipe.standin import load_mnist_digits
-
-    digits, labels = load_mnist_digits()
-    pick = torch.cat([torch.from_numpy((labels == c).nonzero()[0][:30]) for c in range(10)])
-    train = ImageSet(torch.from_numpy(digits[pick.numpy()]).unsqueeze(1),
-                     torch.from_numpy(labels[pick.numpy()]), [])
-    torch.manual_seed(0)
-    model = ModelTask1()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    torch.manual_seed(1)
-    expected = torch.rand(3)
-    torch.manual_seed(1)
-    class_mean_init(model, train, torch.device("cpu"))
-    assert torch.equal(torch.rand(3), expected)  # no random draw consumed
-    after = model.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"layers.output.weight", "layers.output.bias"}
-    assert after["layers.output.weight"].norm(dim=1) == pytest.approx(
-        before["layers.output.weight"].norm(dim=1), rel=1e-5)
-    model.train()
-    with torch.no_grad():
-        logits = model.layers[:-1](train.images.float())
-    own = torch.stack([logits[train.labels == c].mean(0) for c in range(10)])
-    assert (own.argmax(1) == torch.arange(10)).all()

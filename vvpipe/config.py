@@ -117,20 +117,16 @@ class TrainSettings:
     # float rounding, 1.4-1.6x more samples/s on CPU (benchmarks/training_speed.py); false keeps
     # the default layout, bit-identical to the original loop.
     channels_last: bool = True
-    # The order of the training set is ours to choose: when a class's validation recall ends
-    # below min_class_recall (a class the fixed setup never learned), train again on another
-    # order, up to order_attempts runs in all, and keep the run that validates best.
+    # The initial weights and the order of the training set are ours to choose: when a class
+    # dies or its validation recall ends below min_class_recall, train again from other initial
+    # weights on another order, up to order_attempts runs in all; keep the best on validation.
     order_attempts: int = 1
     min_class_recall: float = 0.5
     # The hard ceiling on optimizer steps in one run: engineer never grows a set past it, and a
     # run that would take more fails before it starts.
     max_steps: int = 16000
-    # How the fixed model's initial weights are drawn (tasks 1 and 3): PyTorch's default draw,
-    # or that draw with the output layer turned towards the class means (vvpipe.recipe).
-    init: str = "default"
 
     def validate(self, where: str) -> None:
-        require_choice(self.init, ("default", "class_means"), f"{where}.init")
         require(self.epochs >= 1, f"{where}.epochs", f"must be at least 1, got {self.epochs}")
         require(self.max_steps >= 1, f"{where}.max_steps", f"must be at least 1, got {self.max_steps}")
         require(self.order_attempts >= 1, f"{where}.order_attempts",

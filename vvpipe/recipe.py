@@ -40,39 +40,6 @@ def reordered(train: ImageSet, seed: int) -> ImageSet:
     return ImageSet(train.images[order], train.labels[order], [train.files[i] for i in order])
 
 
-@torch.no_grad()
-def class_mean_init(model: nn.Module, train: ImageSet, device: torch.device,
-                    per_class: int = 100, seed: int = 0) -> None:
-    """Turn each row of the output layer's initial weights towards its class: along the mean
-    difference of the class's penultimate features from all classes' mean, at the row's own
-    initial norm (so the scale stays PyTorch's), with the bias centring the logits. Every class
-    then starts with a positive margin on its own images, instead of whichever margins a
-    random draw gives. Only the initial values change, not the model; the features are measured
-    on a copy, so no BatchNorm statistic moves."""
-    import copy
-
-    probe = copy.deepcopy(model).train()
-    output = [m for m in probe.modules() if isinstance(m, nn.Linear)][-1]
-    features: list[torch.Tensor] = []
-    handle = output.register_forward_pre_hook(lambda module, args: features.append(args[0]))
-    generator = torch.Generator().manual_seed(seed)
-    labels = train.labels
-    sample = torch.cat([c_members[torch.randperm(len(c_members), generator=generator)[:per_class]]
-                        for c in labels.unique() if len(c_members := (labels == c).nonzero()[:, 0])])
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        probe(train.images[sample].to(device).float())
-    handle.remove()
-    h, y = features[0], labels[sample].to(device)
-    centre = h.mean(0)
-    target = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    for c in y.unique():
-        direction = h[y == c].mean(0) - centre
-        norm = direction.norm()
-        if norm > 0:
-            target.weight[c] = direction / norm * target.weight[c].norm()
-    target.bias.copy_(-(target.weight @ centre))
-
-
 def fit_fixed(task: str, settings: TrainSettings, train: ImageSet, val: ImageSet,
               device: torch.device, progress: bool = True, stop_dead_runs: bool = True,
               watchers: Callable[[], list[Callback]] = list) -> FitResult:
@@ -90,8 +57,6 @@ def fit_fixed(task: str, settings: TrainSettings, train: ImageSet, val: ImageSet
         ordered = train if attempt == 0 else reordered(train, seed)
         seed_everything(seed)
         model = place(TASK_MODELS[task](), device, settings.channels_last)
-        if settings.init == "class_means":
-            class_mean_init(model, ordered, device, seed=seed)
         optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
         loss = nn.CrossEntropyLoss()
         if attempt == 0:
