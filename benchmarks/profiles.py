@@ -37,7 +37,7 @@ def raw_baseline(repo: Path, task: str) -> dict:
 
 
 def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
-            tasks: tuple[str, ...] = TASKS) -> dict:
+            tasks: tuple[str, ...] = TASKS, raw_baselines: bool = True) -> dict:
     """One profile's row from a repository whose task 1 and 3 stages have run: the engineered
     figures it wrote, and the raw-set baselines (trained here unless ``earlier`` holds them:
     they depend only on the archive)."""
@@ -46,6 +46,8 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
     for task in tasks:
         if earlier and task in earlier and "raw" in earlier[task]:
             raw = earlier[task]["raw"]
+        elif not raw_baselines:
+            raw = None
         else:
             start = time.perf_counter()
             raw = raw_baseline(repo, task)
@@ -62,6 +64,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
                            "train_images": metrics["train_samples"],
                            "val_images": metrics["val_samples"],
                            "test_images": metrics["test_samples"]},
+            "train_images_raw": engineering["train_images_before"],
             "sizing": engineering["sizing"],
             "classes_cleaned": engineering["classes_cleaned"],
             "ks_sum": matching.get("ks_sum"),
@@ -119,7 +122,8 @@ def markdown_table(results: dict) -> str:
     """The README's table: one row per profile and task."""
     lines = ["| profile | task | training images: raw → engineered (SGD steps) | raw baseline "
              "| engineered: test | validation | lowest class recall (test) | attempts "
-             "| prior TV error: EM / BBSE / uniform (acted) | KS sum vs test: raw / copies "
+             "| prior TV error: EM / BBSE / uniform (BBSE passed its check) "
+             "| KS sum vs test: raw / copies "
              "| minutes |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
@@ -132,12 +136,14 @@ def markdown_table(results: dict) -> str:
                   f"({t['degradation_chosen']})" if t.get("ks_sum_copies_vs_test") else "—")
             seconds = entry["timings_s"].get(f"pipeline {task}")
             minutes = f"{seconds / 60:.1f}" if seconds else "—"
+            raw = f"{t['raw']['accuracy']:.3f}" if t["raw"] else "—"
+            before = t.get("train_images_raw") or t["raw"]["train_images"]
             lines.append(
-                f"| `{name}` | {task[-1]} | {t['raw']['train_images']:,} → "
-                f"{t['engineered']['train_images']:,} ({t['sizing']['total_steps']:,}) | "
-                f"{t['raw']['accuracy']:.3f} | **{t['engineered']['accuracy']:.3f}** | "
-                f"{t['engineered']['val_accuracy']:.3f} | {t['engineered']['min_class_recall']:.2f} "
-                f"| {t.get('order_attempts', '—')} | {prior_text} | {ks} | {minutes} |")
+                f"| `{name}` | {task[-1]} | {before:,} → {t['engineered']['train_images']:,} "
+                f"({t['sizing']['total_steps']:,}) | {raw} | **{t['engineered']['accuracy']:.3f}** "
+                f"| {t['engineered']['val_accuracy']:.3f} | "
+                f"{t['engineered']['min_class_recall']:.2f} | {t.get('order_attempts', '—')} | "
+                f"{prior_text} | {ks} | {minutes} |")
     return "\n".join(lines)
 
 
@@ -154,15 +160,24 @@ def main() -> None:
     parser.add_argument("--table", action="store_true",
                         help="only print the Markdown table of the results already written")
     parser.add_argument("--from-workspace", metavar="PROFILE", choices=list(PROFILES),
-                        help="instead: take this profile's row from this repository, whose "
-                             "`dvc repro` has run on that profile's stand-in")
+                        help="instead: take this profile's row from a repository (--repo, this "
+                             "one by default) whose `dvc repro` has run on that stand-in")
+    parser.add_argument("--repo", type=Path, default=REPO, help="with --from-workspace")
+    parser.add_argument("--name", help="with --from-workspace: the row's name (default: PROFILE)")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS,
+                        help="with --from-workspace: the tasks to read (default: the profile's)")
+    parser.add_argument("--no-raw", action="store_true",
+                        help="with --from-workspace: do not train the raw-set baselines")
     args = parser.parse_args()
 
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     if args.table:
         print(markdown_table(results))
         return
-    runs = ({args.from_workspace: lambda: collect(REPO, {})} if args.from_workspace else
+    runs = ({args.name or args.from_workspace: lambda: collect(
+                args.repo, {}, results.get(args.from_workspace),
+                tuple(args.tasks or PROFILE_TASKS.get(args.from_workspace, TASKS)), not args.no_raw)}
+            if args.from_workspace else
             {name: lambda name=name: run_profile(
                 name, args.keep, args.resume,
                 None if args.retrain_raw else results.get(name)) for name in args.profiles})
@@ -176,11 +191,11 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         for task in (t for t in TASKS if t in results[name]):
             t = results[name][task]
-            print(f"{name:17s} {task}: raw {t['raw']['accuracy']:.4f} → engineered "
+            raw = f"{t['raw']['accuracy']:.4f}" if t["raw"] else "not run"
+            print(f"{name:17s} {task}: raw {raw} → engineered "
                   f"{t['engineered']['accuracy']:.4f} (val {t['engineered']['val_accuracy']:.4f}, "
                   f"lowest class recall {t['engineered']['min_class_recall']:.3f}); "
-                  f"{t['raw']['train_images']} → {t['engineered']['train_images']} images",
-                  flush=True)
+                  f"{t['engineered']['train_images']} images", flush=True)
         print(f"  {results[name]['timings_s']}", flush=True)
 
 

@@ -63,6 +63,32 @@ def test_a_run_stops_once_a_class_is_dead_past_the_grace_epochs(missing, stops_a
     assert restored.state_dict() == watch.state_dict()
 
 
+class Recovering(nn.Module):
+    """Class 3 is never predicted, but its own probability doubles every epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        labels = images[:, 0, 0, 0].long()
+        p = torch.nn.functional.one_hot(labels, 10).float()
+        p[labels == 3] = 0.0
+        p[labels == 3, 3] = 1e-4 * 2 ** self.epoch
+        p[labels == 3, 0] = 1 - 1e-4 * 2 ** self.epoch
+        return p
+
+
+def test_a_class_on_its_way_back_is_left_alone():
+    model = Recovering()
+    trainer = FakeTrainer(model)
+    watch = ClassHealth(labelled_batches(), grace=2, patience=2)
+    for epoch in range(1, 9):
+        model.epoch = epoch
+        watch.on_epoch_end(trainer, EpochLog(epoch, 1.0, 0.1, 1.0, 0.9))
+    assert not trainer.should_stop and watch.dead_classes == []
+
+
 def one_class_set(n: int = 64) -> ImageSet:
     """Images whose class the model cannot see (all identical): one class wins, the rest die."""
     images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
@@ -77,7 +103,7 @@ def test_attempts_start_from_other_initial_weights_and_stop_dead_runs_early():
                        progress=False)
     assert [a["init_seed"] for a in result.attempts] == [0, 1]
     for attempt in result.attempts:
-        assert attempt["dead_classes"] and attempt["epochs_run"] == 3  # grace 6 // 2, patience 3
+        assert attempt["dead_classes"] and attempt["epochs_run"] == 4  # grace 3, then 3 epochs back
         assert attempt["stop_reason"].startswith("class ")
     assert result.plan["planned_steps"] == 2 * 6
 

@@ -259,6 +259,16 @@ def test_the_prior_estimate_corrects_for_a_model_that_leans_under_shift(test_cou
     assert check["em_estimate"] == EM_PRIOR["estimate"]
 
 
+def test_an_estimate_that_cannot_measure_its_own_error_never_acts():
+    from vvpipe.prior import estimate_prior
+
+    labels = np.array([0, 0, 1, 1, 2])  # one copy of class 2: no half to check it on
+    probabilities = np.eye(3)[labels] * 0.8 + 0.2 / 3
+    result = estimate_prior(probabilities, labels, np.eye(3)[[0] * 20] * 0.8 + 0.2 / 3, 0, 0.05)
+    assert result["estimator_error_on_uniform_copies"] == 1.0
+    assert result["differs_from_uniform"] is False
+
+
 def test_no_estimate_starves_a_class_or_grows_the_set_past_the_ceiling(case):
     train, findings, summary = case
     findings[7].update(label_issue=False)

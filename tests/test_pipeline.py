@@ -95,7 +95,8 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         assert metrics["val_samples"] == engineering["validation"]["images"] > 0
         assert 0 <= metrics["min_class_recall"] <= 1 and 0 <= metrics["val_accuracy"] <= 1
         training = json.loads((repo / "reports" / task / "training.json").read_text())
-        assert 1 <= len(training["attempts"]) <= 3 and training["val_images"] > 0
+        assert 1 <= len(training["attempts"]) <= training["order_attempts"] == 5
+        assert training["val_images"] > 0 and training["planned_steps"] >= 1
         assert engineering["sizing"]["total_steps"] == -(-metrics["train_samples"] // 256)
     for task in ("task1", "task3"):
         audit = json.loads((repo / "metrics" / f"audit_{task}.json").read_text())

@@ -193,9 +193,8 @@ def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_ima
                     summary: dict, jitter: JitterSettings, seed: int) -> tuple[Degradation, dict]:
     """Coordinate descent on the sum of KS distances between degraded copies of a class-balanced
     sample of training images and the test images, over every matched property. Spreads stay at
-    least the jitter's, so fitted copies are never mere repeats. Starts from the moment estimate;
-    when no fitted degradation (nor the bare jitter) comes closer to the test images than the
-    training images as they are, the copies are left as they are."""
+    least the jitter's, so copies are never mere repeats. Starts from the moment estimate; keeps
+    the bare jitter when that is closer, and reports the raw training images' distance beside."""
     rng = np.random.default_rng([seed, 7])
     sample = train_images[class_balanced_sample(train_labels, FIT_SAMPLE, rng)]
     test_sample = test_images[rng.permutation(len(test_images))[:3 * FIT_SAMPLE]]
@@ -239,8 +238,8 @@ def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_ima
     fitted_value = best
     if jitter_value < best:
         current, best = Degradation.jitter_only(jitter), jitter_value
-    if raw_value <= best:
-        current, best = Degradation(), raw_value
+    # The raw images are measured, not chosen: copies that merely repeat their sources cost
+    # task 1 on the default stand-in 2.5 test points and 0.3 validation points (docs/robustness.md).
     report = {
         "method": "coordinate descent on the sum of KS distances over "
                   f"{len(MATCHED_PROPERTIES)} properties, {len(sample)} training and "
@@ -249,8 +248,7 @@ def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_ima
         "ks_sum": {"raw": round(raw_value, 4), "jitter_only": round(jitter_value, 4),
                    "moment_start": round(start_value, 4), "fitted": round(fitted_value, 4),
                    "chosen": round(best, 4)},
-        "chosen": "raw" if current == Degradation() else
-                  ("jitter_only" if current == Degradation.jitter_only(jitter) else "fitted"),
+        "chosen": "jitter_only" if current == Degradation.jitter_only(jitter) else "fitted",
         "ks_train_vs_test": ks_table(sample, test_sample),
         "parameters": {f.name: getattr(current, f.name) for f in fields(current)},
     }

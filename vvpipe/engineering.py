@@ -238,7 +238,7 @@ def class_targets(labels: np.ndarray, settings: EngineerSettings, schedule: Sche
     for_share = counts.sum() / (1 - settings.matched_share)
     use_prior = False
     if settings.balance:
-        use_prior = bool(prior and prior.get("differs_from_uniform"))
+        use_prior = bool(prior and prior.get("differs_from_uniform")) and settings.prior_max_ratio > 1
         estimate = (np.array([prior["estimate"][str(c)] for c in classes]) if use_prior
                     else np.ones(len(classes)))
         weights = bounded_shares(estimate, settings.prior_max_ratio)

@@ -66,10 +66,13 @@ def estimate_prior(copy_probabilities: np.ndarray, copy_labels: np.ndarray,
     rng = np.random.default_rng([seed, 11])
 
     first, second = _halves(copy_labels, rng)
-    self_error = np.mean([
-        total_variation(bbse(soft_confusion(copy_probabilities[a], copy_labels[a], classes),
-                             copy_probabilities[b].mean(0)), uniform)
-        for a, b in ((first, second), (second, first))])
+    if min(np.bincount(copy_labels, minlength=classes)) < 2:
+        self_error = 1.0  # too few copies to measure its own error: the estimate never acts
+    else:
+        self_error = float(np.mean([
+            total_variation(bbse(soft_confusion(copy_probabilities[a], copy_labels[a], classes),
+                                 copy_probabilities[b].mean(0)), uniform)
+            for a, b in ((first, second), (second, first))]))
 
     boot = []
     by_class = [np.flatnonzero(copy_labels == c) for c in range(classes)]
