@@ -69,6 +69,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
             "classes_cleaned": engineering["classes_cleaned"],
             "ks_sum": matching.get("ks_sum"),
             "degradation_chosen": matching.get("chosen"),
+            "shift_measured": matching.get("shift_measured"),
             "ks_sum_raw_vs_test": matching.get("ks_sum_raw_vs_test"),
             "ks_sum_copies_vs_test": matching.get("ks_sum_copies_vs_test"),
             "test_prior_error": prior_errors(engineering["test_prior"], manifest),
@@ -132,8 +133,9 @@ def markdown_table(results: dict) -> str:
             prior = t.get("test_prior_error")
             prior_text = (f"{prior['em']:.3f} / {prior['bbse']:.3f} / {prior['uniform']:.3f} "
                           f"({'yes' if prior['acted_on'] else 'no'})" if prior else "—")
+            shift = {True: "shift", False: "no shift", None: "?"}[t.get("shift_measured")]
             ks = (f"{t['ks_sum_raw_vs_test']:.2f} / {t['ks_sum_copies_vs_test']:.2f} "
-                  f"({t['degradation_chosen']})" if t.get("ks_sum_copies_vs_test") else "—")
+                  f"({shift})" if t.get("ks_sum_copies_vs_test") else "—")
             seconds = entry["timings_s"].get(f"pipeline {task}")
             minutes = f"{seconds / 60:.1f}" if seconds else "—"
             raw = f"{t['raw']['accuracy']:.3f}" if t["raw"] else "—"

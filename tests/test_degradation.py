@@ -61,6 +61,7 @@ def test_copies_land_on_the_test_orientation(digits, digit_labels, test_angle):
     assert measured["copies"] == pytest.approx(measured["test"], abs=2.0)
     assert report["ks_sum"]["fitted"] <= report["ks_sum"]["moment_start"]
     assert report["chosen"] == "fitted" and report["ks_sum"]["chosen"] < report["ks_sum"]["raw"]
+    assert report["shift_measured"]
 
 
 @pytest.mark.parametrize("transform, property_, direction", [
@@ -98,6 +99,7 @@ def test_with_no_shift_the_raw_images_are_measured_beside_the_copies(digits, dig
     assert report["ks_sum"]["jitter_only"] > report["ks_sum"]["raw"]
     assert report["ks_sum"]["chosen"] <= report["ks_sum"]["jitter_only"]
     assert fitted.rotation_spread >= 10.0 and report["chosen"] in ("fitted", "jitter_only")
+    assert not report["shift_measured"]
 
 
 def test_a_class_mix_is_not_mistaken_for_a_shift(digits, digit_labels):
