@@ -46,6 +46,7 @@ test: setup
 benchmark: setup data.tar.xz
 	python benchmarks/data_path.py
 	python benchmarks/analysis_time.py
+	python benchmarks/hostile_input.py
 
 # Where a full run spends its time on a stand-in profile, in a scratch copy, and the training
 # step's speed per layout (reports/timing.json): make timing PROFILE=clean

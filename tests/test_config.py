@@ -1,4 +1,12 @@
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
+import yaml
 
 from vvpipe.config import ParamsError, TrainSettings, load, parse
 from vvpipe.task2 import Task2Settings
@@ -67,3 +75,87 @@ def test_swa_start_as_a_fraction_or_an_epoch():
     assert parse(Task2Settings, {**TASK2, "swa": {"start": 3}}, "task2").swa.start_epoch(10) == 3
     # SWA off: its start is not checked against the epochs.
     parse(Task2Settings, {**TASK2, "swa": {"enabled": False, "start": 99}}, "task2")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lr": float("inf")}, r"task2\.lr must be a finite number, got inf"),
+    ({"early_stopping": {"divergence_threshold": float("nan")}},
+     r"task2\.early_stopping\.divergence_threshold must be a finite number, got nan"),
+    ({"early_stopping": {"min_delta": float("inf")}}, r"min_delta must be a finite number"),
+    ({"seed": -1}, r"task2\.seed must be in \[0, 2\*\*32\), got -1"),
+    ({"seed": 2**32}, r"task2\.seed must be in \[0, 2\*\*32\)"),
+    ({"lr_scheduler": {"onecycle": {"div_factor": 0}}}, r"onecycle\.div_factor must be positive"),
+    ({"lr_scheduler": {"cosine": {"eta_min": -1}}}, r"cosine\.eta_min must be 0 or more"),
+    ({"lr_scheduler": {"plateau": {"min_lr": -1}}}, r"plateau\.min_lr must be 0 or more"),
+    ({"monitor": "val_accuracy", "mode": "min"},
+     r"task2\.mode must be 'max' for monitor 'val_accuracy' \(higher is better\), got 'min'"),
+    ({"monitor": "val_loss", "mode": "max"}, r"task2\.mode must be 'min' for monitor 'val_loss'"),
+])
+def test_values_that_would_fail_later_or_pick_the_worst_epoch_are_refused(values, message):
+    with pytest.raises(ParamsError, match=message):
+        parse(Task2Settings, {**TASK2, **values}, "task2")
+
+
+def test_a_float_in_exponent_form_is_a_number(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("task1:\n  epochs: 2\n  lr: 1e-3\n  momentum: 0.9\n")
+    assert load(TrainSettings, "task1", params).lr == 0.001
+
+
+@pytest.mark.parametrize("text, message", [
+    ("task1:\n  epochs: 2\n  epochs: 3\n", r"params\.yaml: key 'epochs' is written twice \(lines 2 and 3\)"),
+    ("task1:\n  epochs: 2\ntask1:\n  lr: 1\n", r"key 'task1' is written twice \(lines 1 and 3\)"),
+    ("task1:\n  epochs: [2\n", r"params\.yaml is not valid YAML, line \d+ column \d+"),
+    ("- just\n- a list\n", r"params\.yaml must be a mapping of sections"),
+])
+def test_a_file_that_is_not_clean_yaml_names_the_file_and_the_line(tmp_path, text, message):
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    with pytest.raises(ParamsError, match=message):
+        load(TrainSettings, "task1", params)
+
+
+def test_a_byte_that_is_not_utf8_names_the_file(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_bytes(b"task1:\n  epochs: 2 # \xe9t\xe9\n")
+    with pytest.raises(ParamsError, match=r"params\.yaml is not UTF-8 text: byte 0xe9 on line 2 \(offset 21\)"):
+        load(TrainSettings, "task1", params)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def check_params(tmp_path: Path, edit) -> subprocess.CompletedProcess:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    edit(params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run([sys.executable, str(ROOT / "stages/check_params.py")], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p.update(extrakt=p.pop("extract")), "unknown section 'extrakt' in params.yaml "
+                                                   "(did you mean extract?)"),
+    (lambda p: p["engineer"].update(task2={}), "unknown section engineer.task2"),
+    (lambda p: p["task4"]["loss"]["weights"].update(l3=1.0), "unknown key task4.loss.weights.l3"),
+    (lambda p: p["analyze"].update(cv_folds=1), "analyze.cv_folds must be at least 2"),
+    (lambda p: p["extract"]["limits"].update(max_image_pixels=0),
+     "extract.limits.max_image_pixels must be positive"),
+    (lambda p: p["engineer"]["task3"].update(prior_max_ratio=0.5), "engineer.task3.prior_max_ratio"),
+])
+def test_the_params_check_finds_a_typo_in_any_section_within_seconds(tmp_path, edit, message):
+    start = time.perf_counter()
+    result = check_params(tmp_path, edit)
+    assert time.perf_counter() - start < 30  # seconds; the stage itself takes about 3
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert message in lines[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "reports/params_check.json").exists()
+
+
+def test_the_params_check_passes_the_repository_params(tmp_path):
+    result = check_params(tmp_path, lambda p: None)
+    assert result.returncode == 0, result.stderr
+    written = json.loads((tmp_path / "reports/params_check.json").read_text())
+    assert set(written["sections"]) == {"extract", "task1", "task2", "task3", "task4", "analyze",
+                                        "engineer.task1", "engineer.task3"}

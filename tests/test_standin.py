@@ -33,8 +33,9 @@ def test_layout_and_every_image_loads_with_the_original_reader(tiny_archives, tm
     with tarfile.open(archive) as tar:
         assert all(m.mtime == 0 and m.uid == 0 and (m.isfile() or m.isdir()) for m in tar)
     safe_extract(archive, tmp_path / "data")
-    report = inventory(tmp_path / "data", archive)
+    report = inventory(tmp_path / "data", archive, manifest=tiny_archives / "a.json")
     assert report["archive"]["kind"] == "stand-in"
+    assert inventory(tmp_path / "data", archive)["archive"]["kind"] == "user"  # another manifest
     assert report["problems"] == [] and report["stray"] == []
     for task in ("task1", "task3"):
         for split in ("train", "test"):

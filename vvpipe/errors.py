@@ -6,6 +6,10 @@ class PipelineError(Exception):
     """Base of every failure that is the input's fault, not the code's."""
 
 
+class ParamsError(PipelineError, ValueError):
+    """A missing, unknown, mistyped or out-of-range parameter; the message names the key."""
+
+
 class DataError(PipelineError, ValueError):
     """Data that cannot be used as it is: a changed test split, no readable image, a leak."""
 
@@ -20,3 +24,7 @@ class UsageError(PipelineError, ValueError):
 
 class CheckpointError(PipelineError, ValueError):
     """A checkpoint that does not belong to this run."""
+
+
+class StorageError(PipelineError, OSError):
+    """The machine stops the stage: a full disk, a read-only folder, a file it may not read."""

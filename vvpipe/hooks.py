@@ -32,6 +32,8 @@ class EpochLog:
 
 # What a monitor can watch: the logged values of an epoch.
 MONITORED = tuple(f.name for f in fields(EpochLog) if f.name not in ("epoch", "lr"))
+# Which way is better for each: losses fall, accuracies rise.
+MONITOR_MODES = {name: "max" if name.endswith("accuracy") else "min" for name in MONITORED}
 
 
 class Monitor:

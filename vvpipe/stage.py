@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -137,9 +138,15 @@ def task_argument(allowed: tuple[str, ...]) -> str:
     return sys.argv[1]
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by {signal.Signals(signum).name}: partial outputs removed")
+
+
 def run(main: Callable[[], None]) -> None:
     """Run a stage's ``main`` with the pinned numerics. Bad input (a ``PipelineError``) prints one
-    line naming the culprit and exits 1; anything else is a bug and keeps its traceback."""
+    line naming the culprit and exits 1; anything else is a bug and keeps its traceback. SIGTERM
+    (`kill`, a queue cancelling a run) unwinds like an error, so no partial output stays behind."""
+    signal.signal(signal.SIGTERM, _stop)
     try:
         numerics.pin()
         main()

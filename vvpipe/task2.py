@@ -14,7 +14,7 @@ from torch.optim import lr_scheduler
 from vvpipe.callbacks import (BestWeights, EarlyStopping, LRScheduler, ModelCheckpoint,
                               StochasticWeightAveraging)
 from vvpipe.config import TrainSettings, require, require_choice
-from vvpipe.hooks import MONITORED, Batches, Callback, EpochLog, Monitor
+from vvpipe.hooks import MONITOR_MODES, MONITORED, Batches, Callback, EpochLog, Monitor
 from vvpipe.live import DVCLiveLogger
 from vvpipe.training import Trainer
 
@@ -60,6 +60,8 @@ class PlateauSettings:
     def validate(self, where: str) -> None:
         require(0 < self.factor < 1, f"{where}.factor", f"must be in (0, 1), got {self.factor}")
         require(self.patience >= 0, f"{where}.patience", f"must be 0 or more, got {self.patience}")
+        require(self.threshold >= 0, f"{where}.threshold", f"must be 0 or more, got {self.threshold}")
+        require(self.min_lr >= 0, f"{where}.min_lr", f"must be 0 or more, got {self.min_lr}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class CosineSettings:
 
     def validate(self, where: str) -> None:
         require(self.t_max is None or self.t_max >= 1, f"{where}.t_max", "must be at least 1 or null")
+        require(self.eta_min >= 0, f"{where}.eta_min", f"must be 0 or more, got {self.eta_min}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class OneCycleSettings:
         require(self.max_lr > 0, f"{where}.max_lr", "must be positive")
         require(0 < self.pct_start < 1, f"{where}.pct_start", "must be in (0, 1)")
         require_choice(self.anneal_strategy, ANNEAL_STRATEGIES, f"{where}.anneal_strategy")
+        require(self.div_factor > 0, f"{where}.div_factor", f"must be positive, got {self.div_factor}")
+        require(self.final_div_factor > 0, f"{where}.final_div_factor",
+                f"must be positive, got {self.final_div_factor}")
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,12 @@ class Task2Settings(TrainSettings):
         require_choice(self.monitor_split, MONITOR_SPLITS, f"{where}.monitor_split")
         require_choice(self.monitor, MONITORED, f"{where}.monitor")
         require_choice(self.mode, ("min", "max"), f"{where}.mode")
+        # The best model, checkpoints, early stopping and the plateau scheduler all follow the
+        # mode: a mismatch would make every one of them pick the worst epoch.
+        expected = MONITOR_MODES[self.monitor]
+        require(self.mode == expected, f"{where}.mode",
+                f"must be {expected!r} for monitor {self.monitor!r} "
+                f"({'higher' if expected == 'max' else 'lower'} is better), got {self.mode!r}")
         if self.swa.enabled:
             start = self.swa.start_epoch(self.epochs)
             require(start <= self.epochs, f"{where}.swa.start",
