@@ -8,11 +8,8 @@ The tests hold smaller versions of these to bounds; this prints the real figures
 
 from __future__ import annotations
 
-import io
 import lzma
-import resource
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -24,6 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_hostile_archives import (FILE, REQUIRED, good_members, header,  # noqa: E402
                                    png_declaring, tar_bytes)
+from test_hostile_input import run_extract  # noqa: E402
 
 
 def streamed(path: Path, head: bytes, body_bytes: int, tail: bytes = b"") -> Path:
@@ -67,40 +65,24 @@ BOMBS = {
 }
 
 
-def run(workspace: Path, archive: Path) -> tuple[int, str, float, float]:
-    (workspace / "params.yaml").write_text(f"extract:\n  archive: {archive}\n")
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, str(ROOT / "stages/extract.py")], cwd=workspace,
-                            capture_output=True, text=True, env={"PYTHONPATH": str(ROOT),
-                                                                 "PATH": "/usr/bin:/bin"})
-    seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return result.returncode, (result.stderr or result.stdout).strip()[:110], seconds, peak_mb
-
-
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="vvpipe-bombs-"))
     try:
         print(f"{'bomb':48s} {'archive':>9s} {'exit':>4s} {'seconds':>7s} {'peak MB':>7s}  message")
         for name, build in BOMBS.items():
             archive = build(root / "bomb.tar.xz")
-            # A fresh workspace, and a fresh child: ru_maxrss is the peak of all children so far,
-            # so each bomb runs in its own interpreter below.
             workspace = root / "workspace"
             shutil.rmtree(workspace, ignore_errors=True)
             (workspace / "data/task1/train/3").mkdir(parents=True)
             (workspace / "reports").mkdir()
             (workspace / "reports/inventory.json").write_text("{}\n")
-            code = subprocess.run(
-                [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                 "from hostile_input import run; from pathlib import Path; "
-                 "print(*run(Path(sys.argv[2]), Path(sys.argv[3])), sep='\\t')",
-                 str(Path(__file__).parent), str(workspace), str(archive)],
-                capture_output=True, text=True, check=True).stdout.strip().split("\t")
-            exit_code, message, seconds, peak = code
-            size = archive.stat().st_size
-            print(f"{name:48s} {size / 1e6:7.2f}MB {exit_code:>4s} {float(seconds):7.2f} "
-                  f"{float(peak):7.0f}  {message}")
+            start = time.perf_counter()
+            result = run_extract(workspace, archive)  # the default caps
+            seconds = time.perf_counter() - start
+            *lines, peak_kb = result.stderr.strip().splitlines()
+            message = (lines[0] if lines else result.stdout.strip())[:110]
+            print(f"{name:48s} {archive.stat().st_size / 1e6:7.2f}MB {result.returncode:>4d} "
+                  f"{seconds:7.2f} {int(peak_kb) / 1024:7.0f}  {message}")
             archive.unlink()
     finally:
         shutil.rmtree(root, ignore_errors=True)
