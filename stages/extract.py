@@ -6,7 +6,9 @@ reports/inventory.json exactly as they were."""
 from pathlib import Path
 
 from vvpipe import config, stage
-from vvpipe.archive import ExtractSettings, inventory, safe_extract, storage_error
+from vvpipe.archive import ExtractSettings, safe_extract
+from vvpipe.errors import storage_error
+from vvpipe.inventory import inventory
 
 INVENTORY = Path("reports/inventory.json")
 

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import make_archive, write_png
-from vvpipe.archive import ArchiveError, inventory, safe_extract
+from vvpipe.archive import safe_extract
+from vvpipe.errors import ArchiveError
+from vvpipe.inventory import inventory
 from vvpipe.data import read_split
 
 

@@ -161,7 +161,7 @@ def test_bad_input_is_reported_and_quarantined_with_its_reason(tmp_path, write_d
     import cv2
 
     from vvpipe.analysis import analyse
-    from vvpipe.archive import inventory
+    from vvpipe.inventory import inventory
     from vvpipe.config import AnalysisSettings
     from vvpipe.data import read_split
 

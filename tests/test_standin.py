@@ -6,7 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from vvpipe.archive import inventory, safe_extract
+from vvpipe.archive import safe_extract
+from vvpipe.inventory import inventory
 from vvpipe.data import read_split
 from vvpipe.standin import CORRUPTIONS, LOOKALIKE, StandInConfig, build, main, small_config
 

@@ -1,6 +1,10 @@
 """The pipeline's own failures: bad input a user can fix. A stage prints them as one line naming
 the culprit (``stage.run``); anything else is a bug and keeps its traceback."""
 
+from __future__ import annotations
+
+import errno
+
 
 class PipelineError(Exception):
     """Base of every failure that is the input's fault, not the code's."""
@@ -28,3 +32,26 @@ class CheckpointError(PipelineError, ValueError):
 
 class StorageError(PipelineError, OSError):
     """The machine stops the stage: a full disk, a read-only folder, a file it may not read."""
+
+
+class ArchiveError(PipelineError):
+    """The archive is unreadable or holds a member that must not be extracted."""
+
+
+# An OSError with these is the machine's, not the archive's.
+STORAGE_ERRNOS = {errno.ENOSPC: "no space left on the device",
+                  errno.EDQUOT: "the disk quota is exceeded",
+                  errno.EROFS: "the file system is read-only",
+                  errno.EACCES: "permission denied",
+                  errno.EPERM: "operation not permitted",
+                  errno.EISDIR: "a folder stands where a file is to be written",
+                  errno.ENOTDIR: "a file stands where a folder is needed"}
+
+
+def storage_error(error: OSError, doing: str) -> StorageError | None:
+    """The one-line error for an OSError that the machine, not the code, caused; else None."""
+    reason = STORAGE_ERRNOS.get(error.errno)
+    if reason is None:
+        return None
+    where = f" ({error.filename})" if error.filename else ""
+    return StorageError(f"{doing}{where}: {reason}")

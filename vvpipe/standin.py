@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vvpipe.archive import STANDIN_MARKER
+from vvpipe.inventory import STANDIN_MARKER
 from vvpipe.degradation import motion_kernel
 from vvpipe.files import atomic_output, sha256_of
 
