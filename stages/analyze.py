@@ -4,7 +4,8 @@ probabilities), train/test shift and loader ordering of one task's training set.
 from pathlib import Path
 
 from vvpipe import numerics, stage
-from vvpipe.analysis import analyse, save_grid
+from vvpipe.analysis import analyse
+from vvpipe.figures import save_grid
 from vvpipe.config import AnalysisSettings
 from vvpipe.layout import TASKS
 from vvpipe.reporting import analysis_markdown

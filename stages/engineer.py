@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from vvpipe import stage
-from vvpipe.analysis import CrossValidation
+from vvpipe.label_check import CrossValidation
 from vvpipe.config import EngineerSettings, TrainSettings, load
 from vvpipe.data import ImageSet, load_image_sets, save_image_sets
 from vvpipe.engineering import Schedule, as_image_set, engineer, leaked_test_images

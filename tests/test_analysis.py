@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from vvpipe.analysis import analyse, check_images, ordering, shift_statistics, shape_properties
+from vvpipe.analysis import analyse, check_images, ordering
+from vvpipe.properties import shape_properties
+from vvpipe.shift import shift_statistics
 from vvpipe.config import AnalysisSettings
 from vvpipe.standin import load_mnist_digits
 

@@ -4,9 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from vvpipe.analysis import em_prior, estimate_test_prior, image_properties, shift_statistics
+from vvpipe.prior import em_prior, estimate_test_prior
+from vvpipe.properties import image_properties
+from vvpipe.shift import shift_statistics
 from vvpipe.config import JitterSettings
-from vvpipe.degradation import Degradation, fit_degradation
+from vvpipe.degradation import Degradation
+from vvpipe.matching import fit_degradation
 from vvpipe.standin import load_mnist_digits
 
 NO_JITTER = JitterSettings(rotation=0.0, shift=0.0, scale=0.0)
@@ -105,7 +108,7 @@ def test_with_no_shift_the_raw_images_are_measured_beside_the_copies(digits, dig
 def test_a_class_mix_is_not_mistaken_for_a_shift(digits, digit_labels):
     """The fit measures a class-balanced sample: ones are narrow, and a set of mostly ones
     would otherwise look like a width shift."""
-    from vvpipe.degradation import class_balanced_sample
+    from vvpipe.matching import class_balanced_sample
 
     ones = np.flatnonzero(digit_labels == 1)
     skewed = np.concatenate([ones, np.flatnonzero(digit_labels != 1)[:60]])

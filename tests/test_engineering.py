@@ -240,7 +240,7 @@ EM_PRIOR = {"estimate": {"0": 0.5, "1": 0.25, "2": 0.25}, "distance_from_uniform
 def test_the_prior_estimate_corrects_for_a_model_that_leans_under_shift(test_counts, differs):
     """A model that leans towards class 0 on shifted images makes EM see too many 0s; BBSE reads
     the same lean off the test-matched copies and takes it out."""
-    from vvpipe.analysis import em_prior
+    from vvpipe.prior import em_prior
     from vvpipe.degradation import Degradation
     from vvpipe.engineering import prior_check
 

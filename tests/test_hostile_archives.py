@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_archive, write_png
+from conftest import make_archive
 from test_hostile_input import (DIR, FILE, REQUIRED, assert_rejected, run_extract, snapshot,
                                 workspace)  # noqa: F401 (a fixture)
 

@@ -152,7 +152,7 @@ def test_skewed_prior_profile(profiles):
 
 
 def test_small_thin_profile_shrinks_and_thins_the_test_digits(profiles):
-    from vvpipe.analysis import image_properties
+    from vvpipe.properties import image_properties
 
     thin = profiles["small-thin"]
     train = np.stack([s.image for s in thin.splits["task3/train"] if not s.faults])

@@ -11,13 +11,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from vvpipe.analysis import CrossValidation, pixel_hash
 from vvpipe.config import EngineerSettings, ParamsError
 from vvpipe.data import ImageSet, stratified_split
-from vvpipe.degradation import (FIT_SAMPLE, Degradation, class_balanced_sample,
-                                 fit_degradation, ks_table)
+from vvpipe.degradation import Degradation
+from vvpipe.duplicates import pixel_hash
 from vvpipe.errors import DataError
+from vvpipe.label_check import CrossValidation
+from vvpipe.matching import FIT_SAMPLE, class_balanced_sample, fit_degradation
 from vvpipe.prior import bounded_shares, estimate_prior
+from vvpipe.shift import ks_table
 
 
 @dataclass

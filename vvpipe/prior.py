@@ -1,7 +1,7 @@
 """The test set's class prior, estimated from unlabelled test pixels, checked against its own
 error, and bounded before it may change a training set.
 
-EM re-estimation (``analysis.em_prior``) assumes that p(x | y) is the same in training and test;
+EM re-estimation (``em_prior``) assumes that p(x | y) is the same in training and test;
 under a covariate shift it is not, and EM then drifts far from the truth. Black-box shift
 estimation (BBSE; Lipton, Wang & Smola, 2018) corrects for what the classifier does on shifted
 images: it measures the confusion matrix on *test-matched copies* of held-out training images,
@@ -118,3 +118,44 @@ def bounded_shares(prior: np.ndarray, max_ratio: float) -> np.ndarray:
         shares[outside] = np.clip(shares[outside], low, high)
         free &= ~outside
     return shares / shares.sum()
+
+
+def em_prior(probabilities: np.ndarray, train_prior: np.ndarray, iterations: int = 100,
+             tolerance: float = 1e-8) -> np.ndarray:
+    """The class prior of an unlabelled set by EM re-estimation (Saerens, Latinne & Decaestecker,
+    2002): re-weight each posterior by new prior / training prior, renormalise, average, repeat."""
+    prior = train_prior.copy()
+    ratio_base = np.where(train_prior > 0, 1 / np.maximum(train_prior, 1e-12), 0.0)
+    for _ in range(iterations):
+        adjusted = probabilities * (prior * ratio_base)[None, :]
+        adjusted /= np.maximum(adjusted.sum(1, keepdims=True), 1e-12)
+        new = adjusted.mean(0)
+        if np.abs(new - prior).max() < tolerance:
+            return new
+        prior = new
+    return prior
+
+
+def estimate_test_prior(probabilities: np.ndarray, train_labels: np.ndarray, classes: int,
+                        seed: int, resamples: int = 200, min_effect: float = 0.05) -> dict:
+    """The test set's class prior from unlabelled predictions, with a bootstrap standard error.
+    On its own it would count as different from uniform when its total-variation distance from
+    uniform exceeds both ``min_effect`` and three bootstrap standard errors; ``engineer`` adds
+    the estimator's own error under the measured shift before it acts (``prior_differs``)."""
+    train_prior = np.bincount(train_labels, minlength=classes)[:classes] / max(len(train_labels), 1)
+    estimate = em_prior(probabilities, train_prior)
+    rng = np.random.default_rng(seed)
+    uniform = np.full(classes, 1 / classes)
+    boot = np.array([em_prior(probabilities[rng.integers(0, len(probabilities),
+                                                         len(probabilities))], train_prior)
+                     for _ in range(resamples)])
+    distance = 0.5 * np.abs(estimate - uniform).sum()
+    distance_se = float((0.5 * np.abs(boot - uniform).sum(1)).std())
+    return {"method": "EM re-estimation (Saerens et al. 2002) on the cross-validation models' "
+                      f"mean test probabilities; {resamples} bootstrap resamples",
+            "estimate": {str(c): round(float(p), 4) for c, p in enumerate(estimate)},
+            "train_prior": {str(c): round(float(p), 4) for c, p in enumerate(train_prior)},
+            "standard_error": {str(c): round(float(e), 4) for c, e in enumerate(boot.std(0))},
+            "distance_from_uniform": float(distance), "distance_standard_error": distance_se,
+            "min_effect": min_effect,
+            "differs_from_uniform": bool(distance > max(min_effect, 3 * distance_se))}
