@@ -20,7 +20,9 @@ from vvpipe.data import ImageSet, loaders
 from vvpipe.evaluation import classification_metrics, predict
 from vvpipe.recipe import original_run
 from vvpipe.stage import write_json
-from vvpipe.standin import Sample, StandInConfig, build, shifted
+from vvpipe.digit_faults import shifted
+from vvpipe.standin import Sample, build
+from vvpipe.standin_profiles import StandInConfig
 from vvpipe.training import select_device
 
 

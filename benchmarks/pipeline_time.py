@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scratch import ENV, REPO, scratch_copy, sh  # noqa: E402
-from vvpipe.standin import PROFILES  # noqa: E402
+from vvpipe.standin_profiles import PROFILES  # noqa: E402
 
 # Each training stage's record and where its timing sits in it.
 TRAINING_RECORDS = {

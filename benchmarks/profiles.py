@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scratch import REPO, scratch_copy, sh  # noqa: E402
 from vvpipe.audit import prior_errors  # noqa: E402
-from vvpipe.standin import PROFILES  # noqa: E402
+from vvpipe.standin_profiles import PROFILES  # noqa: E402
 
 TASKS = ("task1", "task3")
 # The task whose data a profile changes; the other task's data is the default profile's.

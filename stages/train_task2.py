@@ -15,7 +15,8 @@ from vvpipe.config import ParamsError
 from vvpipe.data import ImageSet, loaders
 from vvpipe.models import ModelTask1, place
 from vvpipe.task2 import Task2Settings, task2_trainer
-from vvpipe.training import NonFiniteLossError, announce_plan
+from vvpipe.errors import NonFiniteLossError
+from vvpipe.training import announce_plan
 
 DATA = Path("engineered/task1.pt")
 CHECKPOINTS = Path("checkpoints/task2")

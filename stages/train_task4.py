@@ -17,7 +17,8 @@ from vvpipe.evaluation import mean_logit_size, predict
 from vvpipe.live import DVCLiveLogger
 from vvpipe.losses import LogitSizeLoss, LossSettings, PenaltyWarmup, Task4Settings
 from vvpipe.models import ModelTask4, place
-from vvpipe.training import NonFiniteLossError, Trainer, announce_plan
+from vvpipe.errors import NonFiniteLossError
+from vvpipe.training import Trainer, announce_plan
 
 VARIANTS = ("reference", "chosen")
 

@@ -28,7 +28,7 @@ def write_png(path, image: np.ndarray) -> None:
 @pytest.fixture
 def write_digits():
     """Writes real MNIST digits as PNGs into ``root/<digit>/``, ``per_class`` of each."""
-    from vvpipe.standin import load_mnist_digits
+    from vvpipe.digit_faults import load_mnist_digits
 
     digits, labels = load_mnist_digits()
 

@@ -6,13 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from vvpipe.callbacks import EarlyStopping, mark_finished, resumable_checkpoint
+from vvpipe.callbacks import BestWeights, EarlyStopping, mark_finished, resumable_checkpoint
 from vvpipe.config import ParamsError, parse
 from vvpipe.data import loaders
 from vvpipe.hooks import Callback, EpochLog, Monitor
 from vvpipe.models import ModelTask1
 from vvpipe.task2 import Task2Settings, task2_trainer
-from vvpipe.training import NonFiniteLossError, seed_everything
+from vvpipe.errors import NonFiniteLossError
+from vvpipe.training import Trainer, seed_everything
 
 BASE = {"epochs": 8, "lr": 0.001, "momentum": 0.9, "shuffle_train": True, "device": "cpu"}
 
@@ -44,7 +45,7 @@ def test_plain_run_has_no_callback_effects(digits):
     trainer.fit(train, test, 3)
     assert lrs(trainer) == [0.001] * 3 and not trainer.should_stop
     assert callbacks.swa is None and trainer.monitor.best_epoch is not None
-    assert trainer.best_weights is callbacks.best.weights is not None
+    assert callbacks.best.weights is not None
 
 
 @pytest.mark.parametrize("scheduler, expected", [
@@ -93,15 +94,18 @@ class FakeTrainer:
     def __init__(self):
         self.model = nn.Linear(2, 2)
         self.monitor = Monitor("val_loss", "min")
-        self.best_weights = None
+        self.improved = False
         self.should_stop, self.stop_reason = False, None
 
 
-def drive(stopper, values):
-    trainer = FakeTrainer()
+def drive(stopper, values, trainer=None):
+    trainer = trainer or FakeTrainer()
     stopper.on_fit_start(trainer)
+    best = stopper.best
     for log in logs(values):
-        trainer.monitor.update(log)
+        trainer.improved = trainer.monitor.update(log)
+        if best is not None:
+            best.on_epoch_end(trainer, log)
         stopper.on_epoch_end(trainer, log)
         if trainer.should_stop:
             return log.epoch, trainer.stop_reason
@@ -133,6 +137,33 @@ def test_early_stopping_safety_stops():
     assert epoch == 3 and "divergence threshold 2.0" in reason
     epoch, reason = drive(stopper(patience=9), [1.0, float("nan")])
     assert epoch == 2 and reason == "non-finite val_loss"
+
+
+def test_restoring_the_best_weights_needs_the_callback_that_keeps_them():
+    with pytest.raises(ValueError, match="restore_best_weights needs the BestWeights callback"):
+        EarlyStopping(2, restore_best_weights=True)
+    best, trainer = BestWeights(), FakeTrainer()
+    stopper = EarlyStopping(9, restore_best_weights=True, best=best)
+    with torch.no_grad():
+        trainer.model.weight.fill_(1.0)
+    drive(stopper, [1.0], trainer)  # epoch 1 is the best: its weights are kept
+    with torch.no_grad():
+        trainer.model.weight.fill_(5.0)
+    assert drive(stopper, [float("nan")], trainer)[1] == "non-finite val_loss"
+    assert torch.all(trainer.model.weight == 1.0)  # put back from the BestWeights callback
+    # Without it a non-finite loss cannot be survived: the trainer raises instead.
+    assert EarlyStopping(9).on_non_finite_loss(FakeTrainer(), 3) is False
+
+
+def test_two_callbacks_of_one_kind_coexist_under_two_state_keys(digits):
+    trainer, callbacks, train, test = build(settings(), digits)
+    with pytest.raises(ValueError, match="share a state key"):
+        Trainer(trainer.model, trainer.optimizer, nn.CrossEntropyLoss(),
+                [BestWeights(), BestWeights()], monitor=trainer.monitor)
+    pair = [BestWeights(), BestWeights(state_key="BestWeights-second")]
+    both = Trainer(trainer.model, trainer.optimizer, nn.CrossEntropyLoss(), pair,
+                   monitor=trainer.monitor)
+    assert set(both.state_dict()["callbacks"]) == {"BestWeights", "BestWeights-second"}
 
 
 def test_plateau_stopping_is_suspended_in_the_swa_phase_but_safety_stops_are_not():

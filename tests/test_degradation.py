@@ -10,7 +10,7 @@ from vvpipe.shift import shift_statistics
 from vvpipe.config import JitterSettings
 from vvpipe.degradation import Degradation
 from vvpipe.matching import fit_degradation
-from vvpipe.standin import load_mnist_digits
+from vvpipe.digit_faults import load_mnist_digits
 
 NO_JITTER = JitterSettings(rotation=0.0, shift=0.0, scale=0.0)
 

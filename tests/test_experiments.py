@@ -1,6 +1,6 @@
 import pytest
 
-from vvpipe.experiments import (Experiment, mean_sd, parse_exp_show, pareto_front, seeded_groups,
+from vvpipe.experiments import (Experiment, mean_sd, parse_exp_show, seeded_groups,
                                summarise)
 
 
@@ -30,11 +30,6 @@ def test_parse_exp_show_keeps_runs_with_results():
     assert experiments[1].rev == "b" * 40
     assert experiments[1].params["task4"]["epochs"] == 1
     assert experiments[1].metrics["metrics/task4.json"]["accuracy"] == 0.5
-
-
-def test_pareto_front_minimises_the_first_and_maximises_the_second():
-    points = [(1.0, 0.90), (0.1, 0.80), (0.5, 0.85), (0.6, 0.84), (0.1, 0.70), (2.0, 0.90)]
-    assert pareto_front(points) == [1, 2, 0]
 
 
 def test_seeded_groups_and_their_mean_and_sd():

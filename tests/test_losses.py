@@ -9,7 +9,8 @@ from vvpipe.data import TensorBatches
 from vvpipe.evaluation import Predictions, logit_size_metrics
 from vvpipe.losses import LogitSizeLoss, LossSettings, PenaltyWarmup, PenaltyWeights, Task4Settings
 from vvpipe.models import ModelTask4
-from vvpipe.training import NonFiniteLossError, Trainer
+from vvpipe.errors import NonFiniteLossError
+from vvpipe.training import Trainer
 
 LOGITS = torch.tensor([[3.0, -1.0, 0.0], [1.0, 2.0, -3.0]])
 LABELS = torch.tensor([0, 2])

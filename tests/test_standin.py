@@ -9,7 +9,9 @@ import pytest
 from vvpipe.archive import safe_extract
 from vvpipe.inventory import inventory
 from vvpipe.data import read_split
-from vvpipe.standin import CORRUPTIONS, LOOKALIKE, StandInConfig, build, main, small_config
+from vvpipe.digit_faults import CORRUPTIONS, LOOKALIKE
+from vvpipe.standin import build, main
+from vvpipe.standin_profiles import StandInConfig, small_config
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +122,7 @@ def test_an_unknown_profile_fails_naming_the_choices(capsys):
 
 @pytest.fixture(scope="module")
 def profiles():
-    from vvpipe.standin import PROFILES
+    from vvpipe.standin_profiles import PROFILES
 
     # Full size where the sizes are the point; scaled down where the faults are.
     return {"small-imbalanced": build(PROFILES["small-imbalanced"]),

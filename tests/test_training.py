@@ -9,7 +9,8 @@ from original import original_train
 from vvpipe.config import ParamsError
 from vvpipe.data import TensorBatches
 from vvpipe.models import ModelTask1, ModelTask3, place
-from vvpipe.training import NonFiniteLossError, Trainer, select_device
+from vvpipe.errors import NonFiniteLossError
+from vvpipe.training import Trainer, select_device
 
 
 def original_dataset(image_set):

@@ -87,29 +87,75 @@ def _bad_input(inventory: dict, split_prefix: str) -> list[dict]:
     return [e for e in entries if e["path"].startswith(split_prefix)]
 
 
-def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_images: np.ndarray,
-            inventory: dict, task: str, settings: AnalysisSettings, device: torch.device,
-            progress: bool = True) -> Analysis:
-    """Every check of the analysis on one training set. ``test_images`` are pixels only: the
-    test labels are never read here."""
-    n = len(labels)
-    checks = check_images(images, settings.outlier_mad)
+@dataclass
+class _Duplicates:
+    """Exact duplicates among the intact images, near duplicates, and copies of test images."""
+
+    hashes: list[str]
+    exact: dict[str, list[int]]
+    near: list[list[int]]
+    in_test: np.ndarray
+
+    @property
+    def group_of(self) -> dict[int, int]:
+        return {i: g for g, members in enumerate(self.exact.values()) for i in members}
+
+    @property
+    def near_of(self) -> dict[int, int]:
+        return {i: g for g, members in enumerate(self.near) for i in members}
+
+    def conflicting(self, labels: np.ndarray) -> set[int]:
+        return {g for g, members in enumerate(self.exact.values())
+                if len(set(labels[members].tolist())) > 1}
+
+    def summary(self, labels: np.ndarray) -> dict:
+        total = sum(len(m) for m in self.exact.values())
+        return {"groups": len(self.exact), "images": total,
+                "redundant_copies": total - len(self.exact),
+                "groups_with_conflicting_labels": len(self.conflicting(labels)),
+                "largest_group": max((len(m) for m in self.exact.values()), default=0)}
+
+
+def find_duplicates(images: np.ndarray, checks: ImageChecks,
+                    test_images: np.ndarray) -> _Duplicates:
     hashes = [pixel_hash(image) for image in images]
     # Corrupted images are often identical (all blank, say); they are reported as corrupted.
     intact = np.flatnonzero(~checks.corrupted)
     exact = {h: intact[members].tolist()
              for h, members in duplicate_groups([hashes[i] for i in intact]).items()}
-    group_of = {i: g for g, (h, members) in enumerate(exact.items()) for i in members}
-    conflicting = {g for g, (h, members) in enumerate(exact.items())
-                   if len(set(labels[members].tolist())) > 1}
-    near = near_duplicate_groups(checks.upright, exact)
-    near_of = {i: g for g, members in enumerate(near) for i in members}
     test_hashes = {pixel_hash(image) for image in test_images}
-    in_test = np.array([h in test_hashes for h in hashes])
+    return _Duplicates(hashes, exact, near_duplicate_groups(checks.upright, exact),
+                       np.array([h in test_hashes for h in hashes]))
 
-    usable = ~checks.corrupted
-    index = np.flatnonzero(usable)
-    test_checks = check_images(test_images, settings.outlier_mad)
+
+@dataclass
+class _LabelCheck:
+    """Out-of-fold probabilities of the usable images and cleanlab's verdict on them."""
+
+    usable: np.ndarray  # indices of the images the check scored
+    probabilities: np.ndarray  # (n, 10), NaN for the others
+    test_probabilities: np.ndarray
+    cross_validation: CrossValidation
+    flagged: np.ndarray
+    quality: np.ndarray
+    noise: dict[str, float]
+
+    @property
+    def predicted(self) -> np.ndarray:
+        scored = ~np.isnan(self.probabilities[:, 0])
+        return np.where(scored, np.nan_to_num(self.probabilities).argmax(1), -1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        scored = ~np.isnan(self.probabilities[:, 0])
+        return np.where(scored, np.nan_to_num(self.probabilities).max(1), np.nan)
+
+
+def check_labels(checks: ImageChecks, labels: np.ndarray, hashes: list[str],
+                 test_checks: ImageChecks, settings: AnalysisSettings, device: torch.device,
+                 progress: bool) -> _LabelCheck:
+    n = len(labels)
+    index = np.flatnonzero(~checks.corrupted)
     probabilities = np.full((n, 10), np.nan)
     probabilities[index], test_probabilities, cv = cross_validated_probabilities(
         checks.upright[index], labels[index], np.array([hashes[i] for i in index]), settings,
@@ -118,56 +164,78 @@ def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_image
     quality = np.full(n, np.nan)
     flagged[index], quality[index], noise = label_issues(labels[index], probabilities[index],
                                                          settings.label_filter)
-    fold_of = dict(zip(index.tolist(), cv.folds.tolist()))
-    predicted = np.where(usable, np.nan_to_num(probabilities).argmax(1), -1)
-    confidence = np.where(usable, np.nan_to_num(probabilities).max(1), np.nan)
+    return _LabelCheck(index, probabilities, test_probabilities, cv, flagged, quality, noise)
 
-    train_shape = image_properties(checks.upright[index])
-    train_shape["inverted"] = checks.inverted[index].astype(np.float64)
+
+def measure_shift(checks: ImageChecks, test_checks: ImageChecks, usable: np.ndarray,
+                  settings: AnalysisSettings) -> tuple[dict, dict]:
+    """The shift statistics per property, and the blur direction of each set."""
+    train_shape = image_properties(checks.upright[usable])
+    train_shape["inverted"] = checks.inverted[usable].astype(np.float64)
     test_shape = image_properties(test_checks.upright)
     test_shape["inverted"] = test_checks.inverted.astype(np.float64)
     shift = shift_statistics(train_shape, test_shape, settings.shift_alpha,
                              settings.shift_min_effect)
     blur_direction = {name: direction_summary(props["blur_direction"], props["anisotropy"])
                       for name, props in (("train", train_shape), ("test", test_shape))}
+    return shift, blur_direction
 
-    findings = [{
-        "file": files[i], "label": int(labels[i]), "pixel_hash": hashes[i],
+
+def _findings(files: list[str], labels: np.ndarray, checks: ImageChecks, dups: _Duplicates,
+              labelled: _LabelCheck) -> list[dict]:
+    """One row per training image, for the engineer stage."""
+    group_of, near_of = dups.group_of, dups.near_of
+    conflicting = dups.conflicting(labels)
+    fold_of = dict(zip(labelled.usable.tolist(), labelled.cross_validation.folds.tolist()))
+    predicted, confidence, quality = labelled.predicted, labelled.confidence, labelled.quality
+    return [{
+        "file": files[i], "label": int(labels[i]), "pixel_hash": dups.hashes[i],
         "duplicate_group": group_of.get(i, -1), "conflicting_labels": group_of.get(i, -1) in conflicting,
         "near_duplicate_group": near_of.get(i, -1),
         "inverted": bool(checks.inverted[i]), "blank": bool(checks.blank[i]),
         "saturated": bool(checks.saturated[i]), "noise": bool(checks.noise[i]),
-        "label_issue": bool(flagged[i]), "predicted": int(predicted[i]),
+        "label_issue": bool(labelled.flagged[i]), "predicted": int(predicted[i]),
         "confidence": None if np.isnan(confidence[i]) else round(float(confidence[i]), 4),
         "label_quality": None if np.isnan(quality[i]) else round(float(quality[i]), 4),
-        "in_test": bool(in_test[i]), "cv_fold": int(fold_of.get(i, -1)),
-    } for i in range(n)]
+        "in_test": bool(dups.in_test[i]), "cv_fold": int(fold_of.get(i, -1)),
+    } for i in range(len(labels))]
 
-    duplicates_total = sum(len(m) for m in exact.values())
+
+def analyse(images: np.ndarray, labels: np.ndarray, files: list[str], test_images: np.ndarray,
+            inventory: dict, task: str, settings: AnalysisSettings, device: torch.device,
+            progress: bool = True) -> Analysis:
+    """Every check of the analysis on one training set. ``test_images`` are pixels only: the
+    test labels are never read here."""
+    n = len(labels)
+    checks = check_images(images, settings.outlier_mad)
+    dups = find_duplicates(images, checks, test_images)
+    test_checks = check_images(test_images, settings.outlier_mad)
+    labelled = check_labels(checks, labels, dups.hashes, test_checks, settings, device, progress)
+    index = labelled.usable
+    shift, blur_direction = measure_shift(checks, test_checks, index, settings)
+    flagged, predicted = labelled.flagged, labelled.predicted
     summary = {
         "task": task, "train_images": n, "test_images": len(test_images),
         "class_balance": class_balance(labels),
-        "duplicates": {"groups": len(exact), "images": duplicates_total,
-                       "redundant_copies": duplicates_total - len(exact),
-                       "groups_with_conflicting_labels": len(conflicting),
-                       "largest_group": max((len(m) for m in exact.values()), default=0)},
-        "near_duplicates": {"groups": len(near), "images": sum(len(m) for m in near)},
+        "duplicates": dups.summary(labels),
+        "near_duplicates": {"groups": len(dups.near), "images": sum(len(m) for m in dups.near)},
         "anomalies": {"inverted": int(checks.inverted.sum()), "blank": int(checks.blank.sum()),
                       "saturated": int(checks.saturated.sum()), "noise": int(checks.noise.sum())},
         "label_issues": {"flagged": int(flagged.sum()), "share": float(flagged.sum() / max(n, 1)),
                          "method": f"cleanlab find_label_issues ({settings.label_filter}) on "
                                    f"{settings.cv_folds}-fold out-of-fold probabilities",
                          "out_of_fold_accuracy": float((predicted[index] == labels[index]).mean()),
-                         "estimated_noise_per_class": noise},
+                         "estimated_noise_per_class": labelled.noise},
         "shift": shift,
         "shifted_properties": [name for name, s in shift.items() if s["shifted"]],
         "blur_direction": blur_direction,
-        "test_prior": estimate_test_prior(test_probabilities, labels[index], 10, settings.seed,
-                                          min_effect=settings.prior_min_effect),
+        "test_prior": estimate_test_prior(labelled.test_probabilities, labels[index], 10,
+                                          settings.seed, min_effect=settings.prior_min_effect),
         "ordering": ordering(labels, settings.loader_batch_size),
-        "test_images_in_training_set": int(in_test.sum()),
+        "test_images_in_training_set": int(dups.in_test.sum()),
         "bad_input": _bad_input(inventory, f"{task}/train/"),
     }
-    examples = example_grids(images, labels, checks, flagged, predicted, confidence, quality, exact,
-                         test_images, settings.grid_examples)
-    return Analysis(summary, findings, examples, cv)
+    examples = example_grids(images, labels, checks, flagged, predicted, labelled.confidence,
+                             labelled.quality, dups.exact, test_images, settings.grid_examples)
+    return Analysis(summary, _findings(files, labels, checks, dups, labelled), examples,
+                    labelled.cross_validation)

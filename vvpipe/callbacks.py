@@ -1,6 +1,7 @@
 """Task 2's training callbacks: small objects with clear hooks and a ``state_dict`` for resuming,
-independent of each other. They talk through the trainer only: its ``monitor`` says which epoch
-is the best, ``improved`` whether this one is, ``best_weights`` holds that epoch's weights.
+independent of each other. They talk through the trainer: its ``monitor`` says which epoch is
+the best and ``improved`` whether this one is. The one dependency between two of them is explicit:
+``EarlyStopping`` that puts the best weights back is given the ``BestWeights`` that keeps them.
 
 The trainer calls the hooks of its callbacks in list order; a checkpoint callback goes last so it
 saves the state every other callback has just updated.
@@ -30,34 +31,32 @@ def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 class BestWeights(Callback):
-    """Keeps a copy of the weights of the trainer's best epoch (its ``monitor``) and publishes it
-    as ``trainer.best_weights``."""
+    """Keeps a copy of the weights of the trainer's best epoch (its ``monitor``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, state_key: str | None = None) -> None:
+        super().__init__(state_key)
         self.weights: dict[str, torch.Tensor] | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
         if trainer.monitor is None:
             raise ValueError("BestWeights needs a trainer with a monitor")
-        trainer.best_weights = self.weights
 
     def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
         if trainer.improved:
             self.weights = _cpu_copy(trainer.model)
-            trainer.best_weights = self.weights
+
+    def restore(self, trainer: Trainer) -> bool:
+        """Put the best weights into the trainer's model; False when there are none yet."""
+        if self.weights is None:
+            return False
+        trainer.model.load_state_dict(self.weights)
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         return {"weights": self.weights}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.weights = state["weights"]
-
-
-def _restore_best(trainer: Trainer) -> bool:
-    if trainer.best_weights is None:
-        return False
-    trainer.model.load_state_dict(trainer.best_weights)
-    return True
 
 
 class EarlyStopping(Callback):
@@ -67,13 +66,19 @@ class EarlyStopping(Callback):
 
     From ``suspend_from_epoch`` on (the SWA phase) only the safety stops apply: SWA explores at a
     constant learning rate on purpose, and the running weights' plateau says nothing about the
-    averaged model. On a non-finite loss the best weights (``trainer.best_weights``) are put back,
-    since the current ones are unusable; ``restore_best_weights`` also puts them back at the end.
+    averaged model. Given the ``BestWeights`` callback of the run (``best``), it puts the best
+    weights back on a non-finite loss, since the current ones are unusable, and with
+    ``restore_best_weights`` also at the end; without it, a non-finite loss fails the run.
     """
 
     def __init__(self, patience: int, min_delta: float = 0.0,
                  divergence_threshold: float | None = None, restore_best_weights: bool = False,
-                 suspend_from_epoch: int | None = None) -> None:
+                 suspend_from_epoch: int | None = None, best: BestWeights | None = None,
+                 state_key: str | None = None) -> None:
+        super().__init__(state_key)
+        if restore_best_weights and best is None:
+            raise ValueError("restore_best_weights needs the BestWeights callback that keeps them")
+        self.best = best
         self.patience, self.min_delta = patience, min_delta
         self.divergence_threshold = divergence_threshold
         self.restore_best_weights = restore_best_weights
@@ -92,7 +97,7 @@ class EarlyStopping(Callback):
         monitor = trainer.monitor
         value = monitor.value(log)
         if not math.isfinite(value):
-            _restore_best(trainer)
+            self._restore_best(trainer)
             return self._stop(trainer, f"non-finite {monitor.name}")
         if self.divergence_threshold is not None and (
                 value > self.divergence_threshold if monitor.mode == "min"
@@ -108,15 +113,18 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self._stop(trainer, f"no improvement of {monitor.name} for {self.wait} epochs")
 
+    def _restore_best(self, trainer: Trainer) -> bool:
+        return self.best is not None and self.best.restore(trainer)
+
     def on_non_finite_loss(self, trainer: Trainer, epoch: int) -> bool:
-        if not _restore_best(trainer):
+        if not self._restore_best(trainer):
             return False
         self._stop(trainer, f"non-finite training loss in epoch {epoch}")
         return True
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.restore_best_weights:
-            _restore_best(trainer)
+            self._restore_best(trainer)
 
     def state_dict(self) -> dict[str, Any]:
         return {"reference": self.reference, "wait": self.wait}
@@ -173,7 +181,6 @@ class StochasticWeightAveraging(Callback):
         self.averaged = swa_utils.AveragedModel(model)
         self.scheduler = swa_utils.SWALR(optimizer, swa_lr=swa_lr, anneal_epochs=anneal_epochs,
                                          anneal_strategy=anneal_strategy)
-        self.bn_updated = False
 
     @property
     def n_averaged(self) -> int:
@@ -187,7 +194,6 @@ class StochasticWeightAveraging(Callback):
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.n_averaged > 0:
             swa_utils.update_bn(self.bn_batches, self.averaged)
-            self.bn_updated = True
 
     def model(self) -> nn.Module | None:
         """The averaged network (a plain model of the trained class), or None before SWA began."""

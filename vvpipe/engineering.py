@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -78,6 +79,18 @@ class EngineeredSet:
     report: dict = field(default_factory=dict)
 
 
+@dataclass
+class _Split:
+    """Images with their labels and file names, as the remedies hand them on."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    files: list[str]
+
+    def take(self, index: np.ndarray) -> _Split:
+        return _Split(self.images[index], self.labels[index], [self.files[i] for i in index])
+
+
 def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: EngineerSettings,
              schedule: Schedule | None = None, test_images: np.ndarray | None = None,
              cross_validation: CrossValidation | None = None) -> EngineeredSet:
@@ -87,23 +100,77 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
     images' measured properties, shuffle."""
     log = Changelog()
     rng = np.random.default_rng(settings.seed)
-    images = train.images[:, 0].numpy().copy()
-    labels = train.labels.numpy().copy()
-    by_file = {row["file"]: row for row in findings}
-    if len(by_file) != len(train.files) or set(by_file) != set(train.files):
-        raise DataError("the analysis findings do not describe this training set: re-run analyze")
-    rows = [by_file[f] for f in train.files]
+    rows = _findings_per_image(train, findings)
+    images, labels = train.images[:, 0].numpy().copy(), train.labels.numpy().copy()
     keep = np.ones(len(rows), dtype=bool)
-
-    for bad in summary["bad_input"]:
-        log.add("quarantined", bad["path"], f"bad input: {bad['reason']}")
-    unusual = {b["path"].split("/train/", 1)[-1] for b in summary["bad_input"]
-               if b["kind"] == "unusual_mode"}
 
     def drop(i: int, reason: str, **details) -> None:
         keep[i] = False
         log.add("dropped", rows[i]["file"], reason, label=int(labels[i]), **details)
 
+    _quarantine_bad_input(summary, log)
+    _drop_untrusted(rows, summary, settings, drop)
+    _repair_and_relabel(rows, images, labels, keep, settings, log, drop)
+    index = np.flatnonzero(keep)
+    cleaned = _Split(images[index], labels[index], [rows[i]["file"] for i in index])
+    folds = np.array([rows[i].get("cv_fold", -1) for i in index], dtype=np.int64)
+    classes_cleaned = class_counts(cleaned.labels)
+
+    in_val = _hold_out_validation(cleaned, settings.validation, rng, log)
+    val, kept = cleaned.take(np.flatnonzero(in_val)), cleaned.take(np.flatnonzero(~in_val))
+    folds = folds[~in_val]
+
+    degradation, fit_report = Degradation.jitter_only(settings.oversample_jitter), None
+    if settings.match_test and test_images is not None and len(kept.labels):
+        degradation, fit_report = fit_degradation(kept.images, kept.labels, test_images, summary,
+                                                  settings.oversample_jitter, settings.seed)
+    prior = summary.get("test_prior")
+    if prior is not None and cross_validation is not None and test_images is not None:
+        prior = prior_check(prior, kept.images, kept.labels, folds, degradation,
+                            cross_validation, test_images, rng)
+    targets, sizing = class_targets(kept.labels, settings, schedule, prior)
+    grown = _Split(*_thin(kept.images, kept.labels, kept.files, targets, rng, log))
+    grown = _Split(*_grow(grown.images, grown.labels, grown.files, targets, degradation, rng, log))
+    if fit_report is not None:
+        _measure_copies(fit_report, grown, test_images, rng)
+    if settings.shuffle:
+        grown = grown.take(rng.permutation(len(grown.labels)))
+    report = {
+        "sizing": {**sizing, **(schedule.steps(len(grown.labels)) if schedule else {}),
+                   "images_after": len(grown.labels)},
+        "classes_cleaned": classes_cleaned,
+        "classes_after": class_counts(grown.labels),
+        "validation": {"fraction": settings.validation, "images": len(val.labels),
+                       "classes": class_counts(val.labels)},
+        "copies": {"images": int(sum("+copy" in f for f in grown.files)),
+                   "degradation": asdict(degradation)},
+        "test_matching": fit_report,
+        "test_prior": prior,
+    }
+    return EngineeredSet(grown.images, grown.labels, grown.files, log, val.images, val.labels,
+                         val.files, report)
+
+
+def _findings_per_image(train: ImageSet, findings: list[dict]) -> list[dict]:
+    """The analysis' row for each training image, in the set's order."""
+    by_file = {row["file"]: row for row in findings}
+    if len(by_file) != len(train.files) or set(by_file) != set(train.files):
+        raise DataError("the analysis findings do not describe this training set: re-run analyze")
+    return [by_file[f] for f in train.files]
+
+
+def _quarantine_bad_input(summary: dict, log: Changelog) -> None:
+    """What the reader skipped or converted, in the changelog with the reason extract gave."""
+    for bad in summary["bad_input"]:
+        log.add("quarantined", bad["path"], f"bad input: {bad['reason']}")
+
+
+def _drop_untrusted(rows: list[dict], summary: dict, settings: EngineerSettings,
+                    drop: Callable[..., None]) -> None:
+    """Images converted by the reader, copies of test images, corrupted images, inverted ones
+    (unless repaired) and every exact duplicate but the first of its group."""
+    unusual = {b["path"].split("/train/", 1)[-1] for b in summary["bad_input"]
+               if b["kind"] == "unusual_mode"}
     kept_of_group: dict[int, int] = {}
     for i, row in enumerate(rows):
         if row["file"] in unusual:
@@ -122,6 +189,12 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
             else:
                 kept_of_group[group] = i
 
+
+def _repair_and_relabel(rows: list[dict], images: np.ndarray, labels: np.ndarray,
+                        keep: np.ndarray, settings: EngineerSettings, log: Changelog,
+                        drop: Callable[..., None]) -> None:
+    """Re-invert dark-on-light digits; relabel the confidently flagged label issues and drop the
+    rest of them (or keep them, as ``label_errors`` says)."""
     for i in np.flatnonzero(keep):
         row = rows[i]
         if row["inverted"]:
@@ -138,59 +211,28 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
             else:
                 drop(i, "label issue", predicted=row["predicted"], confidence=row["confidence"])
 
-    index = np.flatnonzero(keep)
-    images, labels = images[index], labels[index]
-    files = [rows[i]["file"] for i in index]
-    folds = np.array([rows[i].get("cv_fold", -1) for i in index], dtype=np.int64)
-    classes_cleaned = class_counts(labels)
 
-    val_index = stratified_split(labels, settings.validation, rng)
-    in_val = np.zeros(len(labels), dtype=bool)
+def _hold_out_validation(cleaned: _Split, fraction: float, rng: np.random.Generator,
+                         log: Changelog) -> np.ndarray:
+    """Which images of the cleaned set form the stratified validation split."""
+    val_index = stratified_split(cleaned.labels, fraction, rng)
+    in_val = np.zeros(len(cleaned.labels), dtype=bool)
     in_val[val_index] = True
     for i in val_index:
-        log.add("held out", files[i], "validation split")
-    val_images, val_labels = images[in_val], labels[in_val]
-    val_files = [f for f, v in zip(files, in_val) if v]
-    images, labels, folds = images[~in_val], labels[~in_val], folds[~in_val]
-    files = [f for f, v in zip(files, in_val) if not v]
+        log.add("held out", cleaned.files[i], "validation split")
+    return in_val
 
-    degradation, fit_report = Degradation.jitter_only(settings.oversample_jitter), None
-    if settings.match_test and test_images is not None and len(labels):
-        degradation, fit_report = fit_degradation(images, labels, test_images, summary,
-                                                  settings.oversample_jitter, settings.seed)
-    prior = summary.get("test_prior")
-    if prior is not None and cross_validation is not None and test_images is not None:
-        prior = prior_check(prior, images, labels, folds, degradation, cross_validation,
-                            test_images, rng)
-    targets, sizing = class_targets(labels, settings, schedule, prior)
-    images, labels, files = _thin(images, labels, files, targets, rng, log)
-    images, labels, files = _grow(images, labels, files, targets, degradation, rng, log)
-    if fit_report is not None:
-        # Copies and raw images each as a class-balanced sample, so they compare like with like.
-        is_copy = np.array(["+copy" in f for f in files])
-        for name, members in (("copies", np.flatnonzero(is_copy)), ("raw", np.flatnonzero(~is_copy))):
-            if len(members):
-                pick = members[class_balanced_sample(labels[members], FIT_SAMPLE, rng)]
-                fit_report[f"ks_{name}_vs_test"] = table = ks_table(images[pick], test_images)
-                fit_report[f"ks_sum_{name}_vs_test"] = round(sum(table.values()), 4)
 
-    if settings.shuffle:
-        order = rng.permutation(len(labels))
-        images, labels, files = images[order], labels[order], [files[i] for i in order]
-    report = {
-        "sizing": {**sizing, **(schedule.steps(len(labels)) if schedule else {}),
-                   "images_after": len(labels)},
-        "classes_cleaned": classes_cleaned,
-        "classes_after": class_counts(labels),
-        "validation": {"fraction": settings.validation, "images": len(val_labels),
-                       "classes": class_counts(val_labels)},
-        "copies": {"images": int(sum("+copy" in f for f in files)),
-                   "degradation": asdict(degradation)},
-        "test_matching": fit_report,
-        "test_prior": prior,
-    }
-    return EngineeredSet(images, labels, files, log, val_images, val_labels, val_files,
-                         report)
+def _measure_copies(fit_report: dict, grown: _Split, test_images: np.ndarray,
+                    rng: np.random.Generator) -> None:
+    """KS distances to the test images of the copies and of the raw images, each as a
+    class-balanced sample, so that they compare like with like."""
+    is_copy = np.array(["+copy" in f for f in grown.files])
+    for name, members in (("copies", np.flatnonzero(is_copy)), ("raw", np.flatnonzero(~is_copy))):
+        if len(members):
+            pick = members[class_balanced_sample(grown.labels[members], FIT_SAMPLE, rng)]
+            fit_report[f"ks_{name}_vs_test"] = table = ks_table(grown.images[pick], test_images)
+            fit_report[f"ks_sum_{name}_vs_test"] = round(sum(table.values()), 4)
 
 
 PRIOR_CHECK_PER_CLASS = 300

@@ -30,6 +30,10 @@ class CheckpointError(PipelineError, ValueError):
     """A checkpoint that does not belong to this run."""
 
 
+class NonFiniteLossError(PipelineError, RuntimeError):
+    """The training loss became NaN or infinite: the settings (a learning rate, say) diverge."""
+
+
 class StorageError(PipelineError, OSError):
     """The machine stops the stage: a full disk, a read-only folder, a file it may not read."""
 

@@ -68,18 +68,6 @@ def load_experiments(*revisions: str) -> list[Experiment]:
     raise RuntimeError(f"{' '.join(command)} failed:\n{shown.stderr}")
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats, minimising the first coordinate and
-    maximising the second, sorted by the first."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best = [], float("-inf")
-    for i in order:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
-
 def mean_sd(values: Sequence[float]) -> dict[str, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     return {"mean": statistics.fmean(values),

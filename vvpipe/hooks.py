@@ -1,6 +1,6 @@
 """What the trainer and its callbacks share: the batches it is given, the log of an epoch, and
 the hooks a callback may implement. Callbacks never call each other; they read and write the
-trainer (its model, optimizer, ``monitor`` and ``best_weights``, ``should_stop``)."""
+trainer (its model, optimizer, ``monitor``, ``improved`` and ``should_stop``)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,16 @@ class Monitor:
 
 
 class Callback:
-    """Hooks the trainer calls; each does nothing unless overridden."""
+    """Hooks the trainer calls; each does nothing unless overridden. ``state_key`` names the
+    callback's state in a checkpoint (its class name unless given), so two of one kind can
+    coexist under two keys."""
+
+    def __init__(self, state_key: str | None = None) -> None:
+        self._state_key = state_key
+
+    @property
+    def state_key(self) -> str:
+        return getattr(self, "_state_key", None) or type(self).__name__
 
     def on_fit_start(self, trainer: Trainer) -> None:
         pass

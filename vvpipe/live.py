@@ -26,10 +26,13 @@ class DVCLiveLogger(Callback):
         self.live = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        self._start(trainer.history)
+
+    def _start(self, history: list[EpochLog]) -> None:
         from dvclive import Live
 
         self.live = Live(str(self.directory), dvcyaml=False, save_dvc_exp=False, report=None)
-        for log in trainer.history:
+        for log in history:
             self._log(log)
 
     def _log(self, log: EpochLog, extra: dict[str, float] | None = None) -> None:
@@ -46,6 +49,9 @@ class DVCLiveLogger(Callback):
         self._log(log, self.epoch_metrics(trainer) if self.epoch_metrics else None)
 
     def on_fit_end(self, trainer: Trainer) -> None:
+        self._end()
+
+    def _end(self) -> None:
         if self.live is not None:
             self.live.end()
 
@@ -53,6 +59,5 @@ class DVCLiveLogger(Callback):
     def write(cls, directory: Path, history: list[EpochLog]) -> None:
         """Curves of a finished run, written afresh (for a run chosen among several)."""
         logger = cls(directory)
-        run = type("FinishedRun", (), {"history": history})()
-        logger.on_fit_start(run)
-        logger.on_fit_end(run)
+        logger._start(history)
+        logger._end()

@@ -6,6 +6,7 @@ test: a modest shift still costs accuracy)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import fields, replace
 
 import numpy as np
@@ -87,6 +88,29 @@ def class_balanced_sample(labels: np.ndarray, size: int, rng: np.random.Generato
                            for c in classes])
 
 
+def _descend(objective: Callable[[Degradation], float], current: Degradation, best: float,
+             floors: dict[str, float]) -> tuple[Degradation, float, int]:
+    """Coordinate descent from ``current``: each parameter tried at ±1 and ±2 steps (halved every
+    round, never below its floor), a move kept when it lowers the objective by more than 1e-4.
+    Returns the best degradation, its value and the number of evaluations."""
+    evaluations = 0
+    for round_ in range(FIT_ROUNDS):
+        for name, (step, low, high) in SEARCH.items():
+            step /= 2 ** round_
+            low = max(low, floors.get(name, low))
+            value = getattr(current, name)
+            for candidate_value in (value - 2 * step, value - step, value + step, value + 2 * step):
+                candidate_value = float(np.clip(candidate_value, low, high))
+                if candidate_value == getattr(current, name):
+                    continue
+                candidate = replace(current, **{name: candidate_value})
+                score = objective(candidate)
+                evaluations += 1
+                if score < best - 1e-4:
+                    current, best = candidate, score
+    return current, best, evaluations
+
+
 def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
                     summary: dict, jitter: JitterSettings, seed: int) -> tuple[Degradation, dict]:
     """Coordinate descent on the sum of KS distances between degraded copies of a class-balanced
@@ -118,21 +142,8 @@ def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_ima
     start_value = best
     jitter_value = objective(Degradation.jitter_only(jitter))
     raw_value = objective(Degradation())
-    evaluations = len(starts) + 2
-    for round_ in range(FIT_ROUNDS):
-        for name, (step, low, high) in SEARCH.items():
-            step /= 2 ** round_
-            low = max(low, floors.get(name, low))
-            value = getattr(current, name)
-            for candidate_value in (value - 2 * step, value - step, value + step, value + 2 * step):
-                candidate_value = float(np.clip(candidate_value, low, high))
-                if candidate_value == getattr(current, name):
-                    continue
-                candidate = replace(current, **{name: candidate_value})
-                score = objective(candidate)
-                evaluations += 1
-                if score < best - 1e-4:
-                    current, best = candidate, score
+    current, best, steps = _descend(objective, current, best, floors)
+    evaluations = len(starts) + 2 + steps
     fitted_value = best
     if jitter_value < best:
         current, best = Degradation.jitter_only(jitter), jitter_value

@@ -87,10 +87,6 @@ class ModelTask4(nn.Module):
         return self.output(self.linear(self.conv(x)))
 
 
-MODELS: dict[str, type[nn.Module]] = {
-    "ModelTask1": ModelTask1, "ModelTask3": ModelTask3, "ModelTask4": ModelTask4,
-}
-
 # The fixed model of each task that trains on its own data folder.
 TASK_MODELS: dict[str, type[nn.Module]] = {"task1": ModelTask1, "task3": ModelTask3}
 

