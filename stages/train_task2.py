@@ -70,12 +70,12 @@ def main() -> None:
     trainer.fit(train_batches, val_batches, settings.epochs)
     seconds = time.perf_counter() - start
 
-    if trainer.best_weights is None:
+    if callbacks.best.weights is None:
         raise NonFiniteLossError(f"no epoch gave a finite {settings.monitor}: there is no best "
                                  "model; lower task2.lr")
     stage.save_model(model, MODELS / "final.pt")
     best_model = ModelTask1().to(device)
-    best_model.load_state_dict(trainer.best_weights)
+    best_model.load_state_dict(callbacks.best.weights)
     stage.save_model(best_model, MODELS / "best.pt")
     swa_model = callbacks.swa.model() if callbacks.swa else None
     (MODELS / "swa.pt").unlink(missing_ok=True)
