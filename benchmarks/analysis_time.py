@@ -10,7 +10,10 @@ from pathlib import Path
 import torch
 
 from vvpipe import analysis, stage
-from vvpipe.config import AnalysisSettings, EngineerSettings, TrainSettings, load
+from vvpipe.config import load
+from vvpipe.settings.data import AnalysisSettings
+from vvpipe.settings.data import EngineerSettings
+from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.data import load_image_sets
 from vvpipe.layout import TASKS
 from vvpipe.engineering import Schedule, engineer
@@ -39,7 +42,7 @@ def main() -> None:
         timed("image checks (no model)", times, analysis.check_images, images, settings.outlier_mad)
         result = timed("whole analysis", times, analysis.analyse, images, labels, train.files,
                        test.images[:, 0].numpy(), inventory, task, settings, device, False)
-        fixed = load(TrainSettings, task)
+        fixed = load(FixedTaskSettings, task)
         timed("engineering", times, engineer, train, result.findings, result.summary,
               load(EngineerSettings, f"engineer.{task}"), Schedule(fixed.epochs, fixed.batch_size),
               test.images[:, 0].numpy(), result.cross_validation)

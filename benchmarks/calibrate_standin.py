@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vvpipe.config import TrainSettings, load
-from vvpipe.data import ImageSet, loaders
+from vvpipe.config import load
+from vvpipe.settings.train import FixedTaskSettings
+from vvpipe.data import ImageSet
 from vvpipe.evaluation import classification_metrics, predict
-from vvpipe.recipe import original_run
+from vvpipe.recipe import held_out_batches, original_run
 from vvpipe.stage import write_json
 from vvpipe.digit_faults import shifted
 from vvpipe.standin import Sample, build
@@ -40,12 +41,12 @@ def shift_augmented(samples: list[Sample], config: StandInConfig) -> list[Sample
 
 def train_and_test(task: str, train: ImageSet, test: ImageSet, shuffle_train: bool,
                    epochs: int | None) -> dict:
-    settings = replace(load(TrainSettings, task), shuffle_train=shuffle_train)
+    settings = replace(load(FixedTaskSettings, task), shuffle_train=shuffle_train)
     device = select_device(settings.device)
-    train_batches, test_batches = loaders(train, test, settings, device)
+
     start = time.perf_counter()
-    model = original_run(task, settings, train_batches, test_batches, device, epochs)
-    metrics = classification_metrics(predict(model, test_batches))
+    model = original_run(task, settings, train, test, device, epochs)
+    metrics = classification_metrics(predict(model, held_out_batches(test, settings, device)))
     return {"accuracy": metrics["accuracy"], "cross_entropy": metrics["cross_entropy"],
             "train_samples": len(train), "shuffle_train": shuffle_train,
             "epochs": epochs or settings.epochs, "seconds": round(time.perf_counter() - start, 1)}

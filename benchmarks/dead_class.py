@@ -25,6 +25,7 @@ from vvpipe import config, numerics  # noqa: E402
 from vvpipe.class_health import ClassHealth  # noqa: E402
 from vvpipe.data import ImageSet, batches, load_image_sets  # noqa: E402
 from vvpipe.recipe import fit_fixed  # noqa: E402
+from vvpipe.settings.train import FixedTaskSettings  # noqa: E402
 from vvpipe.training import select_device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     numerics.pin()
-    settings = config.load(config.TrainSettings, args.task, args.repo / "params.yaml")
+    settings = config.load(FixedTaskSettings, args.task, args.repo / "params.yaml")
     sets = load_image_sets(args.repo / "engineered" / f"{args.task}.pt")
     device = select_device(settings.device)
     # A fixed, class-balanced sample of the training set: is a dead class lost on the images

@@ -6,7 +6,7 @@ from pathlib import Path
 from vvpipe import numerics, stage
 from vvpipe.analysis import analyse
 from vvpipe.figures import save_grid
-from vvpipe.config import AnalysisSettings
+from vvpipe.settings.data import AnalysisSettings
 from vvpipe.layout import TASKS
 from vvpipe.reporting import analysis_markdown
 

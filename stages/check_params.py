@@ -5,20 +5,7 @@ fails here within seconds, naming the key, instead of when the typo's stage come
 from pathlib import Path
 
 from vvpipe import config, stage
-from vvpipe.archive import ExtractSettings
-from vvpipe.losses import Task4Settings
-from vvpipe.task2 import Task2Settings
-
-SECTIONS = {
-    "extract": ExtractSettings,
-    "task1": config.TrainSettings,
-    "task2": Task2Settings,
-    "task3": config.TrainSettings,
-    "task4": Task4Settings,
-    "analyze": config.AnalysisSettings,
-    "engineer.task1": config.EngineerSettings,
-    "engineer.task3": config.EngineerSettings,
-}
+from vvpipe.settings.sections import SECTIONS
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ import torch
 
 from vvpipe import stage
 from vvpipe.label_check import CrossValidation
-from vvpipe.config import EngineerSettings, TrainSettings, load
+from vvpipe.config import load
+from vvpipe.settings.data import EngineerSettings
+from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.data import ImageSet, load_image_sets, save_image_sets
 from vvpipe.engineering import Schedule, as_image_set, engineer, leaked_test_images
 from vvpipe.errors import DataError
@@ -21,7 +23,7 @@ def main() -> None:
     task = stage.task_argument(TASKS)
     settings = load(EngineerSettings, f"engineer.{task}")
     # The task's fixed schedule (epochs, batch size) decides how many steps a set size gives.
-    fixed = load(TrainSettings, task)
+    fixed = load(FixedTaskSettings, task)
     schedule = Schedule(fixed.epochs, fixed.batch_size, fixed.max_steps)
     schedule.check_reaches(settings.min_steps, task)
     settings.check_memory(f"engineer.{task}", schedule.epochs, schedule.batch_size)

@@ -4,7 +4,7 @@ figures on the validation split that every choice was made on."""
 from pathlib import Path
 
 from vvpipe import numerics, stage
-from vvpipe.config import TrainSettings
+from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.data import batches
 from vvpipe.evaluation import evaluate, per_class_recall
 from vvpipe.models import TASK_MODELS
@@ -12,7 +12,7 @@ from vvpipe.models import TASK_MODELS
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings, device, sets = stage.setup(TrainSettings, task, Path("engineered") / f"{task}.pt")
+    settings, device, sets = stage.setup(FixedTaskSettings, task, Path("engineered") / f"{task}.pt")
     test = stage.labelled_test_set(task)
     model = stage.load_model(TASK_MODELS[task], Path("models") / f"{task}.pt", device)
 

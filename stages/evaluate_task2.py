@@ -4,15 +4,16 @@ the validation split the run was monitored on."""
 from pathlib import Path
 
 from vvpipe import numerics, stage
-from vvpipe.data import batches, loaders
+from vvpipe.data import batches
+from vvpipe.recipe import held_out_batches
 from vvpipe.evaluation import evaluate
 from vvpipe.models import ModelTask1
-from vvpipe.task2 import Task2Settings
+from vvpipe.settings.task2 import Task2Settings
 
 
 def main() -> None:
     settings, device, sets = stage.setup(Task2Settings, "task2", Path("engineered/task1.pt"))
-    _, test_batches = loaders(sets["train"], stage.labelled_test_set("task1"), settings, device)
+    test_batches = held_out_batches(stage.labelled_test_set("task1"), settings, device)
     val_batches = batches(sets["val"], settings.batch_size, False, 0, device)
     training = stage.read_json(Path("reports/task2/training.json"))
 

@@ -7,10 +7,11 @@ import math
 from pathlib import Path
 
 from vvpipe import numerics, stage
-from vvpipe.data import batches, loaders
+from vvpipe.data import batches
+from vvpipe.recipe import held_out_batches
 from vvpipe.evaluation import Predictions, evaluate, logit_size_metrics, mean_logit_size
 from vvpipe.frontier import logit_size_bound, temperature_curve, temperature_for
-from vvpipe.losses import Task4Settings
+from vvpipe.settings.task4 import Task4Settings
 from vvpipe.models import ModelTask4
 
 VARIANTS = ("chosen", "reference")
@@ -51,8 +52,8 @@ def main() -> None:
     figures, validation, outputs = {}, {}, {}
     for variant in VARIANTS:
         model = stage.load_model(ModelTask4, Path("models/task4") / f"{variant}.pt", device)
-        # Fresh loaders per model: both are measured on the same test batches.
-        _, test_batches = loaders(sets["train"], test, settings, device)
+        # Fresh batches per model: both are measured on the same test batches.
+        test_batches = held_out_batches(test, settings, device)
         metrics, predictions = evaluate(model, test_batches)
         figures[variant] = {**metrics, **logit_size_metrics(predictions)}
         outputs[variant] = predictions

@@ -6,7 +6,8 @@ reports/inventory.json exactly as they were."""
 from pathlib import Path
 
 from vvpipe import config, stage
-from vvpipe.archive import ExtractSettings, safe_extract
+from vvpipe.archive import safe_extract
+from vvpipe.settings.extract import ExtractSettings
 from vvpipe.errors import storage_error
 from vvpipe.inventory import inventory
 

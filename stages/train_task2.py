@@ -11,11 +11,12 @@ import torch
 
 from vvpipe import stage
 from vvpipe.callbacks import mark_finished, resumable_checkpoint
-from vvpipe.config import ParamsError
-from vvpipe.data import ImageSet, loaders
-from vvpipe.models import ModelTask1, place
-from vvpipe.task2 import Task2Settings, task2_trainer
-from vvpipe.errors import NonFiniteLossError
+from vvpipe.errors import NonFiniteLossError, ParamsError
+from vvpipe.data import ImageSet
+from vvpipe.models import ModelTask1
+from vvpipe.recipe import fixed_setup, held_out_batches, train_batches
+from vvpipe.task2 import task2_trainer
+from vvpipe.settings.task2 import Task2Settings
 from vvpipe.training import announce_plan
 
 DATA = Path("engineered/task1.pt")
@@ -52,22 +53,22 @@ def main() -> None:
         # validation digit is trained on.
         check_validation_split(sets["train"], sets["val"])
         monitored = sets["val"]
-    model = place(ModelTask1(), device, settings.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    model, optimizer = fixed_setup(ModelTask1, settings, device)
     announce_plan(model, torch.nn.CrossEntropyLoss(), sets["train"].images, sets["train"].labels,
                   settings, "task2")
-    train_batches, val_batches = loaders(sets["train"], monitored, settings, device)
-    trainer, callbacks = task2_trainer(settings, model, optimizer, train_batches,
+    training, monitored_batches = (train_batches(sets["train"], settings, device),
+                                   held_out_batches(monitored, settings, device))
+    trainer, callbacks = task2_trainer(settings, model, optimizer, training,
                                        CHECKPOINTS if settings.checkpoint.enabled else None,
                                        Path("dvclive/task2"))
 
     resume = resumable_checkpoint(CHECKPOINTS, fingerprint(settings))
     if resume is not None:
         trainer.load_state_dict(torch.load(resume, map_location=device, weights_only=False),
-                                train_batches, val_batches)
+                                training, monitored_batches)
         print(f"task2: resuming from {resume} (epoch {trainer.epoch})")
     start = time.perf_counter()
-    trainer.fit(train_batches, val_batches, settings.epochs)
+    trainer.fit(training, monitored_batches, settings.epochs)
     seconds = time.perf_counter() - start
 
     if callbacks.best.weights is None:

@@ -12,11 +12,13 @@ from pathlib import Path
 import torch
 
 from vvpipe import stage
-from vvpipe.data import batches, loaders, stratified_subset
+from vvpipe.data import batches, stratified_subset
 from vvpipe.evaluation import mean_logit_size, predict
 from vvpipe.live import DVCLiveLogger
-from vvpipe.losses import LogitSizeLoss, LossSettings, PenaltyWarmup, Task4Settings
-from vvpipe.models import ModelTask4, place
+from vvpipe.losses import LogitSizeLoss, PenaltyWarmup
+from vvpipe.settings.task4 import PLAIN_CROSS_ENTROPY, Task4Settings
+from vvpipe.models import ModelTask4
+from vvpipe.recipe import fixed_setup, held_out_batches, train_batches
 from vvpipe.errors import NonFiniteLossError
 from vvpipe.training import Trainer, announce_plan
 
@@ -27,10 +29,9 @@ def main() -> None:
     variant = stage.task_argument(VARIANTS)
     settings, device, sets = stage.setup(Task4Settings, "task4", Path("engineered/task1.pt"))
     train = stratified_subset(sets["train"], settings.train_samples, settings.seed)
-    loss_settings = settings.loss if variant == "chosen" else LossSettings()
+    loss_settings = settings.loss if variant == "chosen" else PLAIN_CROSS_ENTROPY
 
-    model = place(ModelTask4(), device, settings.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    model, optimizer = fixed_setup(ModelTask4, settings, device)
     loss = LogitSizeLoss(loss_settings)
     # Unshuffled, so measuring the curve draws nothing from the validation loader's generator.
     curve_batches = batches(sets["val"], settings.batch_size, False, settings.seed, device)
@@ -48,7 +49,8 @@ def main() -> None:
     started = time.perf_counter()
     try:
         # Monitored on the validation split held out by engineer@task1, never on the test set.
-        trainer.fit(*loaders(train, sets["val"], settings, device), settings.epochs)
+        trainer.fit(train_batches(train, settings, device),
+                    held_out_batches(sets["val"], settings, device), settings.epochs)
         status = "completed"
     except NonFiniteLossError as error:
         # A loss setting that diverges is a result of the sweep, not a broken run: it is recorded

@@ -26,6 +26,15 @@ def write_png(path, image: np.ndarray) -> None:
 
 
 @pytest.fixture
+def workspace(tmp_path):
+    """A project folder after a good extract: data/ with an image, and its inventory."""
+    write_png(tmp_path / "data/task1/train/3/kept.png", np.full((28, 28), 7, np.uint8))
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/inventory.json").write_text('{"archive": "the previous one"}\n')
+    return tmp_path
+
+
+@pytest.fixture
 def write_digits():
     """Writes real MNIST digits as PNGs into ``root/<digit>/``, ``per_class`` of each."""
     from vvpipe.digit_faults import load_mnist_digits

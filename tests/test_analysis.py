@@ -8,7 +8,7 @@ import torch
 from vvpipe.analysis import analyse, check_images, ordering
 from vvpipe.properties import shape_properties
 from vvpipe.shift import shift_statistics
-from vvpipe.config import AnalysisSettings
+from vvpipe.settings.data import AnalysisSettings
 from vvpipe.digit_faults import load_mnist_digits
 
 SWAPS = {2: 8, 8: 2, 0: 6, 6: 0}  # none of them is a stand-in look-alike pair

@@ -1,18 +1,20 @@
 """Task 2's callbacks: schedulers, early stopping, SWA, their interplay, and exact resuming."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
 from vvpipe.callbacks import BestWeights, EarlyStopping, mark_finished, resumable_checkpoint
-from vvpipe.config import ParamsError, parse
-from vvpipe.data import loaders
+from vvpipe.config import parse
+from vvpipe.errors import NonFiniteLossError, ParamsError
 from vvpipe.hooks import Callback, EpochLog, Monitor
 from vvpipe.models import ModelTask1
-from vvpipe.task2 import Task2Settings, task2_trainer
-from vvpipe.errors import NonFiniteLossError
+from vvpipe.recipe import fixed_setup, held_out_batches, train_batches
+from vvpipe.task2 import task2_trainer
+from vvpipe.settings.task2 import Task2Settings
 from vvpipe.training import Trainer, seed_everything
 
 BASE = {"epochs": 8, "lr": 0.001, "momentum": 0.9, "shuffle_train": True, "device": "cpu"}
@@ -28,9 +30,10 @@ def settings(**overrides) -> Task2Settings:
 
 def build(config: Task2Settings, digits, checkpoints=None, extra=()):
     seed_everything(config.seed)
-    model = ModelTask1()
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    train, test = loaders(digits, digits, config, torch.device("cpu"))
+    model, optimizer = fixed_setup(ModelTask1, replace(config, channels_last=False),
+                                   torch.device("cpu"))
+    train = train_batches(digits, config, torch.device("cpu"))
+    test = held_out_batches(digits, config, torch.device("cpu"))
     trainer, callbacks = task2_trainer(config, model, optimizer, train, checkpoints, None, extra,
                                        progress=False)
     return trainer, callbacks, train, test

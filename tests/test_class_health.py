@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from vvpipe.class_health import ClassHealth, class_health
-from vvpipe.config import ParamsError, TrainSettings
+from vvpipe.errors import ParamsError
+from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.data import ImageSet
 from vvpipe.hooks import EpochLog
 from vvpipe.recipe import fit_fixed
@@ -97,7 +98,7 @@ def one_class_set(n: int = 64) -> ImageSet:
 
 
 def test_attempts_start_from_other_initial_weights_and_stop_dead_runs_early():
-    settings = TrainSettings(epochs=6, lr=0.005, momentum=0.9, batch_size=32, order_attempts=2,
+    settings = FixedTaskSettings(epochs=6, lr=0.005, momentum=0.9, batch_size=32, order_attempts=2,
                              channels_last=False)
     result = fit_fixed("task1", settings, one_class_set(), one_class_set(), torch.device("cpu"),
                        progress=False)
@@ -124,7 +125,7 @@ def test_the_speed_probe_leaves_the_run_unchanged(digits):
                                         digits.images, digits.labels, 64)
     assert speed > 0 and torch.equal(torch.rand(3), expected)
     assert model.missing is None
-    settings = replace(TrainSettings(epochs=2, lr=0.1, momentum=0.0), max_steps=10)
+    settings = replace(FixedTaskSettings(epochs=2, lr=0.1, momentum=0.0), max_steps=10)
     plan = announce_plan(linear, nn.CrossEntropyLoss(), digits.images, digits.labels, settings,
                          "task1")
     assert plan["planned_steps"] == 2 * 2 and plan["estimated_minutes_per_run"] >= 0

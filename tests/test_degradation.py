@@ -7,7 +7,7 @@ import pytest
 from vvpipe.prior import em_prior, estimate_test_prior
 from vvpipe.properties import image_properties
 from vvpipe.shift import shift_statistics
-from vvpipe.config import JitterSettings
+from vvpipe.settings.data import JitterSettings
 from vvpipe.degradation import Degradation
 from vvpipe.matching import fit_degradation
 from vvpipe.digit_faults import load_mnist_digits

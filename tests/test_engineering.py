@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from vvpipe.config import EngineerSettings, ParamsError, parse
+from vvpipe.config import parse
+from vvpipe.errors import ParamsError
+from vvpipe.settings.data import EngineerSettings
 from vvpipe.data import ImageSet
 from vvpipe.data import stratified_split, stratified_subset
 from vvpipe.engineering import Schedule, engineer, leaked_test_images
@@ -110,7 +112,8 @@ def test_an_estimated_test_prior_sets_the_class_shares(case):
     findings[7].update(label_issue=False)
     findings[8].update(in_test=False)
     prior = {"estimate": {"0": 0.6, "1": 0.2, "2": 0.2}, "differs_from_uniform": True}
-    settings = EngineerSettings(validation=0, min_steps=0, matched_share=0)
+    # A ratio cap wide enough for the 3:1:1 estimate (the shipped cap, 1, always balances uniformly).
+    settings = EngineerSettings(validation=0, min_steps=0, matched_share=0, prior_max_ratio=3.0)
     result = engineer(train, findings, {**summary, "test_prior": prior}, settings)
     counts = np.bincount(result.labels).tolist()
     assert counts[0] == 3 * counts[1] == 3 * counts[2]
@@ -162,7 +165,7 @@ def test_bad_input_is_reported_and_quarantined_with_its_reason(tmp_path, write_d
 
     from vvpipe.analysis import analyse
     from vvpipe.inventory import inventory
-    from vvpipe.config import AnalysisSettings
+    from vvpipe.settings.data import AnalysisSettings
     from vvpipe.data import read_split
 
     data = tmp_path / "data"

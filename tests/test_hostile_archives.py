@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import make_archive
-from test_hostile_input import (DIR, FILE, REQUIRED, assert_rejected, run_extract, snapshot,
-                                workspace)  # noqa: F401 (a fixture)
+from test_hostile_input import DIR, FILE, REQUIRED, assert_rejected, run_extract, snapshot
 
 @pytest.fixture
 def outside(tmp_path_factory) -> Path:

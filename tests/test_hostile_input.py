@@ -35,15 +35,6 @@ def snapshot(workspace: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-@pytest.fixture
-def workspace(tmp_path):
-    """A project folder after a good extract: data/ with an image, and its inventory."""
-    write_png(tmp_path / "data/task1/train/3/kept.png", np.full((28, 28), 7, np.uint8))
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports/inventory.json").write_text('{"archive": "the previous one"}\n')
-    return tmp_path
-
-
 def run_extract(workspace: Path, archive: Path | None, total: int = 1 << 30,
                 max_members: int = 500_000) -> subprocess.CompletedProcess:
     """The extract stage on ``archive`` (None: with the workspace's params.yaml as it is)."""

@@ -1,15 +1,17 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
-from vvpipe.config import ParamsError, load, parse
+from vvpipe.config import load, parse
+from vvpipe.errors import NonFiniteLossError, ParamsError
 from vvpipe.data import TensorBatches
 from vvpipe.evaluation import Predictions, logit_size_metrics
-from vvpipe.losses import LogitSizeLoss, LossSettings, PenaltyWarmup, PenaltyWeights, Task4Settings
+from vvpipe.losses import LogitSizeLoss, PenaltyWarmup
+from vvpipe.settings.task4 import PLAIN_CROSS_ENTROPY, Task4Settings
 from vvpipe.models import ModelTask4
-from vvpipe.errors import NonFiniteLossError
 from vvpipe.training import Trainer
 
 LOGITS = torch.tensor([[3.0, -1.0, 0.0], [1.0, 2.0, -3.0]])
@@ -18,7 +20,8 @@ LABELS = torch.tensor([0, 2])
 
 def loss_with(**settings) -> LogitSizeLoss:
     weights = settings.pop("weights", {})
-    return LogitSizeLoss(LossSettings(weights=PenaltyWeights(**weights), **settings))
+    plain = PLAIN_CROSS_ENTROPY
+    return LogitSizeLoss(replace(plain, weights=replace(plain.weights, **weights), **settings))
 
 
 def test_default_settings_are_plain_cross_entropy():

@@ -102,7 +102,7 @@ def test_the_settings_defaults_in_code_are_those_of_params_yaml():
     import dataclasses
 
     from vvpipe.config import parse
-    from vvpipe.task2 import Task2Settings
+    from vvpipe.settings.task2 import Task2Settings
 
     section = yaml.safe_load((ROOT / "params.yaml").read_text())["task2"]
     required = {f.name: section[f.name] for f in dataclasses.fields(Task2Settings)

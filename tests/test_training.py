@@ -6,10 +6,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from original import original_train
-from vvpipe.config import ParamsError
+from vvpipe.errors import NonFiniteLossError, ParamsError
 from vvpipe.data import TensorBatches
 from vvpipe.models import ModelTask1, ModelTask3, place
-from vvpipe.errors import NonFiniteLossError
 from vvpipe.training import Trainer, select_device
 
 

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vvpipe.config import AnalysisSettings
 from vvpipe.duplicates import duplicate_groups, near_duplicate_groups, pixel_hash
 from vvpipe.figures import examples as example_grids
 from vvpipe.label_check import CrossValidation, cross_validated_probabilities, label_issues
 from vvpipe.prior import estimate_test_prior
+from vvpipe.settings.data import AnalysisSettings
 from vvpipe.properties import (MID_GREY, direction_summary, image_properties, is_inverted,
                                neighbour_correlation, robust_z)
 from vvpipe.shift import shift_statistics
+
 
 @dataclass
 class ImageChecks:

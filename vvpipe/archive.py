@@ -10,11 +10,10 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from vvpipe.errors import ArchiveError, ParamsError
+from vvpipe.errors import ArchiveError
 from vvpipe.layout import SPLITS, TASKS
 from vvpipe.tarstream import ExtractLimits, count_members, shown_name, walk
 
@@ -29,20 +28,6 @@ STAGING_PREFIX = ".extract-"
 MAX_DEPTH = 8
 MAX_NAME_PART_BYTES = 255
 REQUIRED_FOLDERS = tuple(f"{ROOT}/{task}/{split}" for task in TASKS for split in SPLITS)
-
-
-@dataclass(frozen=True)
-class ExtractSettings:
-    """params.yaml:extract: the archive to unpack and the caps on what it may hold."""
-
-    archive: str = "data.tar.xz"
-    limits: ExtractLimits = ExtractLimits()
-
-    def validate(self, where: str) -> None:
-        for name in ("max_member_bytes", "max_total_bytes", "max_members", "max_image_pixels"):
-            value = getattr(self.limits, name)
-            if value <= 0:
-                raise ParamsError(f"{where}.limits.{name} must be positive, got {value}")
 
 
 def _checked_name(member: tarfile.TarInfo) -> str | None:

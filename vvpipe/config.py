@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 import re
 import types
 import typing
@@ -79,7 +78,11 @@ def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
 
 
 def read_section(name: str, path: Path = PARAMS_FILE) -> dict[str, Any]:
-    section: Any = read_params(path)
+    return _part(read_params(path), name, path)
+
+
+def _part(params: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    section: Any = params
     walked = []
     for part in name.split("."):  # "engineer.task1": the task1 part of the engineer section
         if not isinstance(section, dict) or part not in section:
@@ -113,7 +116,7 @@ def check_all(sections: Mapping[str, type], path: Path = PARAMS_FILE) -> None:
                     raise ParamsError(f"unknown section {top}.{part} in {path}; {top} holds: "
                                       f"{sorted(parts)}")
     for name, cls in sections.items():
-        parse(cls, read_section(name, path), name)
+        parse(cls, _part(params, name, path), name)
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -180,43 +183,11 @@ def require(condition: bool, key: str, message: str) -> None:
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    """The original training setup of one task: optimizer, loaders and the run's seed and device."""
+def require_device(value: str, key: str) -> None:
+    require(DEVICE_PATTERN.fullmatch(value) is not None, key,
+            f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
 
-    epochs: int
-    lr: float
-    momentum: float
-    batch_size: int = 256
-    shuffle_train: bool = False
-    shuffle_test: bool = True
-    seed: int = 0
-    device: str = "auto"
-    # The convolutions' weights in channels-last layout: the same model and arithmetic up to
-    # float rounding, 1.4-1.6x more samples/s on CPU (benchmarks/training_speed.py); false keeps
-    # the default layout, bit-identical to the original loop.
-    channels_last: bool = True
-    # The initial weights and the order of the training set are ours to choose: when a class
-    # dies or its validation recall ends below min_class_recall, train again from other initial
-    # weights on another order, up to order_attempts runs in all; keep the best on validation.
-    order_attempts: int = 1
-    min_class_recall: float = 0.5
-    # The hard ceiling on optimizer steps in one run: engineer never grows a set past it, and a
-    # run that would take more fails before it starts.
-    max_steps: int = 16000
 
-    def validate(self, where: str) -> None:
-        require(self.epochs >= 1, f"{where}.epochs", f"must be at least 1, got {self.epochs}")
-        require(self.max_steps >= 1, f"{where}.max_steps", f"must be at least 1, got {self.max_steps}")
-        require(self.order_attempts >= 1, f"{where}.order_attempts",
-                f"must be at least 1, got {self.order_attempts}")
-        require(0 <= self.min_class_recall <= 1, f"{where}.min_class_recall",
-                f"must be in [0, 1], got {self.min_class_recall}")
-        require(self.lr > 0, f"{where}.lr", f"must be positive, got {self.lr}")
-        require(0 <= self.momentum < 1, f"{where}.momentum", f"must be in [0, 1), got {self.momentum}")
-        require(self.batch_size >= 1, f"{where}.batch_size", f"must be at least 1, got {self.batch_size}")
-        require(DEVICE_PATTERN.fullmatch(self.device) is not None, f"{where}.device",
-                f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
 
 
 def load(cls: type[T], section: str, path: Path = PARAMS_FILE) -> T:
@@ -225,100 +196,3 @@ def load(cls: type[T], section: str, path: Path = PARAMS_FILE) -> T:
 
 def require_choice(value: str, allowed: tuple[str, ...], key: str) -> None:
     require(value in allowed, key, f"must be one of {list(allowed)}, got {value!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class AnalysisSettings:
-    """How the analysis judges a training set. Thresholds are in robust units (median and MAD of
-    the set itself) or are statistical levels, so they carry over to data the project never saw."""
-
-    seed: int = 0
-    outlier_mad: float = 8.0  # robust z-score beyond which an image property is anomalous
-    cv_folds: int = 4  # out-of-fold probabilities for the label check
-    cv_steps: int = 600  # optimizer steps per fold
-    cv_batch_size: int = 128
-    label_filter: str = "prune_by_noise_rate"  # cleanlab's find_label_issues filter_by
-    shift_alpha: float = 0.001  # two-sample KS test level
-    shift_min_effect: float = 0.05  # and the smallest KS distance that counts as a shift
-    loader_batch_size: int = 256  # the batch size the ordering check assumes
-    grid_examples: int = 24  # images per example grid
-    prior_min_effect: float = 0.05  # total-variation distance from uniform that counts
-    device: str = "auto"
-
-    def validate(self, where: str) -> None:
-        require(self.outlier_mad > 0, f"{where}.outlier_mad", "must be positive")
-        require(0 <= self.prior_min_effect < 1, f"{where}.prior_min_effect", "must be in [0, 1)")
-        require(self.cv_folds >= 2, f"{where}.cv_folds", f"must be at least 2, got {self.cv_folds}")
-        require(self.cv_steps >= 1, f"{where}.cv_steps", "must be at least 1")
-        require(self.cv_batch_size >= 1, f"{where}.cv_batch_size", "must be at least 1")
-        require_choice(self.label_filter, LABEL_FILTERS, f"{where}.label_filter")
-        require(0 < self.shift_alpha < 1, f"{where}.shift_alpha", "must be in (0, 1)")
-        require(0 <= self.shift_min_effect < 1, f"{where}.shift_min_effect", "must be in [0, 1)")
-        require(self.loader_batch_size >= 1, f"{where}.loader_batch_size", "must be at least 1")
-        require(self.grid_examples >= 1, f"{where}.grid_examples", "must be at least 1")
-        require(DEVICE_PATTERN.fullmatch(self.device) is not None, f"{where}.device",
-                f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-
-
-LABEL_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-                 "predicted_neq_given")
-LABEL_REMEDIES = ("keep", "relabel", "drop")
-@dataclasses.dataclass(frozen=True)
-class JitterSettings:
-    """The least variation of a copy: ± degrees, ± pixels and ± relative scale. Fitted spreads
-    never go below these, so a copy is never a mere repeat."""
-
-    rotation: float = 10.0
-    shift: float = 1.0
-    scale: float = 0.1
-
-    def validate(self, where: str) -> None:
-        for name in ("rotation", "shift", "scale"):
-            require(getattr(self, name) >= 0, f"{where}.{name}", "must be 0 or more")
-        require(self.scale < 1, f"{where}.scale", "must be below 1")
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineerSettings:
-    """One switch or threshold per remedy; each acts on a finding of the analysis."""
-
-    seed: int = 0
-    drop_duplicates: bool = True  # keep one image of each exact-duplicate group
-    drop_corrupted: bool = True  # blank, saturated and noise-like images
-    repair_inverted: bool = True  # re-invert dark-on-light digits (else drop them)
-    label_errors: str = "relabel"  # keep | relabel | drop the flagged images
-    relabel_min_confidence: float = 0.9  # below it a flagged image is dropped, not relabelled
-    validation: float = 0.1  # stratified share of the cleaned set held out for validation
-    min_steps: int = 8000  # optimizer steps the fixed schedule must get; 0: no size rule
-    balance: bool = True  # grow every class to the same size (or to the estimated test prior)
-    matched_share: float = 0.3  # least share of the set made of test-matched copies
-    match_test: bool = True  # fit the copies' degradation to the test images' properties
-    oversample_jitter: JitterSettings = JitterSettings()
-    shuffle: bool = True  # store the set in a random order: no class-sorted batches
-    # A class's share of the set stays within [1/r, r] times uniform, whatever the test prior's
-    # estimate says: an estimate can tilt the set, never starve a class.
-    prior_max_ratio: float = 2.0
-
-    def validate(self, where: str) -> None:
-        require(self.prior_max_ratio >= 1, f"{where}.prior_max_ratio",
-                f"must be at least 1 (1: always uniform), got {self.prior_max_ratio}")
-        require_choice(self.label_errors, LABEL_REMEDIES, f"{where}.label_errors")
-        require(0 <= self.relabel_min_confidence <= 1, f"{where}.relabel_min_confidence",
-                f"must be in [0, 1], got {self.relabel_min_confidence}")
-        require(0 <= self.validation <= 0.5, f"{where}.validation",
-                f"must be in [0, 0.5], got {self.validation}")
-        require(self.min_steps >= 0, f"{where}.min_steps", f"must be 0 or more, got {self.min_steps}")
-        require(0 <= self.matched_share < 1, f"{where}.matched_share",
-                f"must be in [0, 1), got {self.matched_share}")
-
-    def check_memory(self, where: str, epochs: int, batch_size: int,
-                     available_bytes: int | None = None) -> None:
-        """Fail before any work when the size rule asks for a set that cannot fit in memory
-        (the set is held as uint8 and handed to the trainer, which batches it as float32)."""
-        images = math.ceil(self.min_steps / epochs) * batch_size
-        needed = images * 28 * 28 * (1 + 4)
-        if available_bytes is None:
-            available_bytes = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        require(needed <= available_bytes / 2, f"{where}.min_steps",
-                f"asks for {images:,} images ({needed / 2**30:.1f} GiB as uint8 plus float32), "
-                f"more than half of the {available_bytes / 2**30:.1f} GiB of free memory")

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vvpipe.config import TrainSettings
 from vvpipe.errors import DataError, MissingInputError
 from vvpipe.layout import NOT_A_LABEL, decode_image, is_image_name, is_label_folder, size_problem
 from vvpipe.files import atomic_output
@@ -159,11 +158,3 @@ def batches(image_set: ImageSet, batch_size: int, shuffle: bool, seed: int,
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return TensorBatches(image_set.images.to(device), image_set.labels.to(device), batch_size,
                          shuffle, generator)
-
-
-def loaders(train: ImageSet, test: ImageSet, settings: TrainSettings,
-            device: torch.device) -> tuple[TensorBatches, TensorBatches]:
-    """A task's training and test batches as its original loaders make them, each shuffled (when
-    it is) by its own generator seeded from the task's seed."""
-    return (batches(train, settings.batch_size, settings.shuffle_train, settings.seed, device),
-            batches(test, settings.batch_size, settings.shuffle_test, settings.seed + 1, device))

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vvpipe.config import JitterSettings
+from vvpipe.settings.data import JitterSettings
+
 
 UNIFORMS = 16  # random numbers each copy draws, in a fixed order (common random numbers)
 THICKEN_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))

@@ -12,14 +12,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from vvpipe.config import EngineerSettings, ParamsError
 from vvpipe.data import ImageSet, stratified_split
 from vvpipe.degradation import Degradation
 from vvpipe.duplicates import pixel_hash
-from vvpipe.errors import DataError
+from vvpipe.errors import DataError, ParamsError
 from vvpipe.label_check import CrossValidation
 from vvpipe.matching import FIT_SAMPLE, class_balanced_sample, fit_degradation
 from vvpipe.prior import bounded_shares, estimate_prior
+from vvpipe.settings.data import EngineerSettings
 from vvpipe.shift import ks_table
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vvpipe.config import ParamsError
+from vvpipe.errors import ParamsError
 
 if TYPE_CHECKING:
     from vvpipe.training import Trainer

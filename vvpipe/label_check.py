@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from vvpipe.config import AnalysisSettings
 from vvpipe.errors import MissingInputError
 from vvpipe.files import atomic_output
 from vvpipe.reporting import progress_bar
+
+if TYPE_CHECKING:  # analysis runs this module; its settings are only a type here
+    from vvpipe.settings.data import AnalysisSettings
 
 class QuickNet(nn.Module):
     """A small CNN trained only to produce out-of-fold probabilities for the label check."""

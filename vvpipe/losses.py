@@ -16,7 +16,6 @@ as large as plain cross-entropy's, while ``w_ce`` = 1 lets ``s`` act as a larger
 
 from __future__ import annotations
 
-import dataclasses
 
 from typing import TYPE_CHECKING
 
@@ -24,64 +23,11 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from vvpipe.config import TrainSettings, require, require_choice
 from vvpipe.hooks import Callback
+from vvpipe.settings.task4 import LossSettings
 
 if TYPE_CHECKING:
     from vvpipe.training import Trainer
-
-
-PENALISED_LOGITS = ("all", "non_target")
-
-
-@dataclasses.dataclass(frozen=True)
-class PenaltyWeights:
-    """Weights of the logit-size penalties added to the cross-entropy; 0 switches one off."""
-
-    l2: float = 0.0  # mean z² over the penalised logits (logit squeezing)
-    l1: float = 0.0  # mean |z| over the penalised logits
-    zloss: float = 0.0  # mean (log Σ exp z)²
-    centre: float = 0.0  # mean (mean over classes of z)²: CE cannot see a common offset
-
-    def validate(self, where: str) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            require(value >= 0, f"{where}.{field.name}", f"must be 0 or more, got {value}")
-
-
-@dataclasses.dataclass(frozen=True)
-class LossSettings:
-    """Task 4's training loss: ``ce_weight``·CE(``ce_scale``·z) plus weighted penalties on z."""
-
-    ce_scale: float = 1.0
-    ce_weight: float = 1.0
-    penalise: str = "all"  # which logits the l1 and l2 penalties act on
-    warmup_epochs: int = 0  # the penalty weights ramp up linearly over these epochs
-    weights: PenaltyWeights = PenaltyWeights()
-
-    def validate(self, where: str) -> None:
-        require(self.ce_scale > 0, f"{where}.ce_scale", f"must be positive, got {self.ce_scale}")
-        require(self.ce_weight > 0, f"{where}.ce_weight", f"must be positive, got {self.ce_weight}")
-        require_choice(self.penalise, PENALISED_LOGITS, f"{where}.penalise")
-        require(self.warmup_epochs >= 0, f"{where}.warmup_epochs",
-                f"must be 0 or more, got {self.warmup_epochs}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Task4Settings(TrainSettings):
-    """Task 4: ModelTask4 on task 1's data and loaders, SGD lr 0.001, with its own training loss.
-
-    ``train_samples`` (0: all) trains both models on a seeded, stratified share of task 1's
-    engineered set: task 4 compares two losses, so it needs the same set for both, not all of it.
-    """
-
-    loss: LossSettings = LossSettings()
-    train_samples: int = 0
-
-    def validate(self, where: str) -> None:
-        super().validate(where)
-        require(self.train_samples >= 0, f"{where}.train_samples",
-                f"must be 0 (all) or more, got {self.train_samples}")
 
 
 class LogitSizeLoss(nn.Module):

@@ -12,7 +12,7 @@ from dataclasses import fields, replace
 import numpy as np
 from scipy import stats
 
-from vvpipe.config import JitterSettings
+from vvpipe.settings.data import JitterSettings
 from vvpipe.degradation import UNIFORMS, Degradation
 from vvpipe.properties import MATCHED_PROPERTIES, image_properties
 from vvpipe.shift import ks_table

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from vvpipe.class_health import ClassHealth
-from vvpipe.config import TrainSettings
-from vvpipe.data import ImageSet, batches
+from vvpipe.data import ImageSet, TensorBatches, batches
 from vvpipe.evaluation import per_class_recall, predict
-from vvpipe.hooks import Batches, Callback, EpochLog
+from vvpipe.hooks import Callback, EpochLog
 from vvpipe.models import TASK_MODELS, place
+from vvpipe.settings.train import FixedTaskSettings, TrainSettings
 from vvpipe.training import Trainer, announce_plan, seed_everything
 
 
@@ -35,12 +35,32 @@ class FitResult:
     plan: dict
 
 
+def fixed_setup(model_class: type[nn.Module], settings: TrainSettings,
+                device: torch.device) -> tuple[nn.Module, torch.optim.SGD]:
+    """A fresh ``model_class`` on ``device`` (in the layout ``settings`` names) and the fixed
+    optimizer every task trains with: SGD at the task's lr and momentum."""
+    model = place(model_class(), device, settings.channels_last)
+    return model, torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+
+
+def train_batches(train: ImageSet, settings: TrainSettings, device: torch.device) -> TensorBatches:
+    """The training set's batches as the task's original training loader makes them."""
+    return batches(train, settings.batch_size, settings.shuffle_train, settings.seed, device)
+
+
+def held_out_batches(held_out: ImageSet, settings: TrainSettings,
+                     device: torch.device) -> TensorBatches:
+    """A validation split's or the test set's batches as the task's original test loader makes
+    them: shuffled when it is, by a generator of its own (the task's seed + 1)."""
+    return batches(held_out, settings.batch_size, settings.shuffle_test, settings.seed + 1, device)
+
+
 def reordered(train: ImageSet, seed: int) -> ImageSet:
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     return ImageSet(train.images[order], train.labels[order], [train.files[i] for i in order])
 
 
-def fit_fixed(task: str, settings: TrainSettings, train: ImageSet, val: ImageSet,
+def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: ImageSet,
               device: torch.device, progress: bool = True, stop_dead_runs: bool = True,
               watchers: Callable[[], list[Callback]] = list) -> FitResult:
     """Train the task's fixed setup, with further attempts while a class ends below
@@ -56,8 +76,7 @@ def fit_fixed(task: str, settings: TrainSettings, train: ImageSet, val: ImageSet
         seed = settings.seed + attempt
         ordered = train if attempt == 0 else reordered(train, seed)
         seed_everything(seed)
-        model = place(TASK_MODELS[task](), device, settings.channels_last)
-        optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+        model, optimizer = fixed_setup(TASK_MODELS[task], settings, device)
         loss = nn.CrossEntropyLoss()
         if attempt == 0:
             plan = announce_plan(model, loss, train.images, train.labels, settings, task,
@@ -66,8 +85,8 @@ def fit_fixed(task: str, settings: TrainSettings, train: ImageSet, val: ImageSet
                              patience=3 if stop_dead_runs else settings.epochs + 1)
         trainer = Trainer(model, optimizer, loss, callbacks=[health, *watchers()],
                           progress=progress)
-        train_batches = batches(ordered, settings.batch_size, settings.shuffle_train, seed, device)
-        history = trainer.fit(train_batches, val_batches, settings.epochs)
+        ordered_batches = batches(ordered, settings.batch_size, settings.shuffle_train, seed, device)
+        history = trainer.fit(ordered_batches, val_batches, settings.epochs)
         recall = per_class_recall(predict(model, val_batches))
         record = {
             "attempt": attempt + 1, "init_seed": seed,
@@ -94,15 +113,15 @@ def fit_fixed(task: str, settings: TrainSettings, train: ImageSet, val: ImageSet
     return FitResult(attempts, chosen, weights, history, plan)
 
 
-def original_run(task: str, settings: TrainSettings, train_batches: Batches,
-                 test_batches: Batches, device: torch.device, epochs: int | None = None
-                 ) -> nn.Module:
+def original_run(task: str, settings: TrainSettings, train: ImageSet, test: ImageSet,
+                 device: torch.device, epochs: int | None = None) -> nn.Module:
     """The original script's run, for the baselines the benchmarks report: seeded from
-    ``settings``, one attempt, validated on the test batches after every epoch as the original
-    loop does (nothing is chosen from them). Returns the trained model."""
+    ``settings``, one attempt in the default layout, with the original loaders, validated on the
+    test set after every epoch as the original loop does (nothing is chosen from it). Returns
+    the trained model."""
     seed_everything(settings.seed)
-    model = TASK_MODELS[task]().to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    model, optimizer = fixed_setup(TASK_MODELS[task], replace(settings, channels_last=False), device)
     Trainer(model, optimizer, nn.CrossEntropyLoss(), progress=False).fit(
-        train_batches, test_batches, epochs or settings.epochs)
+        train_batches(train, settings, device), held_out_batches(test, settings, device),
+        epochs or settings.epochs)
     return model

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from vvpipe.config import ParamsError, TrainSettings
-from vvpipe.errors import CheckpointError, NonFiniteLossError
+from vvpipe.errors import CheckpointError, NonFiniteLossError, ParamsError
 from vvpipe.hooks import Batches, Callback, EpochLog, Monitor
 from vvpipe.reporting import progress_bar
+from vvpipe.settings.train import TrainSettings
+
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
