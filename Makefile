@@ -49,7 +49,7 @@ benchmark: setup data.tar.xz
 	python benchmarks/hostile_input.py
 
 # Where a full run spends its time on a stand-in profile, in a scratch copy, and the training
-# step's speed per layout (reports/timing.json): make timing PROFILE=clean
+# step's speed per layout (studies/timing.json): make timing PROFILE=clean
 timing: setup
 	python benchmarks/training_speed.py
 	python benchmarks/pipeline_time.py --profile $(PROFILE)
@@ -57,7 +57,7 @@ timing: setup
 calibrate: setup
 	python benchmarks/calibrate_standin.py
 
-# Tasks 1 and 3 on every stand-in profile, each in a scratch copy (reports/profiles.json).
+# Tasks 1 and 3 on every stand-in profile, each in a scratch copy (studies/profiles.json).
 profiles: setup
 	python benchmarks/profiles.py
 
@@ -71,11 +71,13 @@ ablation: setup data.tar.xz
 	bash scripts/ablation.sh
 	bash scripts/run_queue.sh
 
-# Task 2's callbacks and learning rates, three seeds per row (reports/task2/ablation.json).
+# Task 2's callbacks and learning rates, three seeds per row (studies/task2_ablation.json).
 ablation-task2: setup data.tar.xz
 	bash scripts/task2_ablation.sh
 	bash scripts/run_queue.sh
 	python scripts/task2_ablation.py
 
+# Only what DVC caches and git does not track: committed outputs (metrics/, reports/, dvclive/,
+# studies/) stay; `dvc checkout` or `dvc repro` brings the rest back.
 clean:
-	rm -rf data prepared analysis engineered models dvclive reports/*/confusion.csv
+	rm -rf data prepared analysis engineered models checkpoints

@@ -2,7 +2,7 @@
 trained on the fault-free version of each training set, tested on the archive's test sets.
 
 The raw-set baselines are the pipeline's own metrics (metrics/task1.json, metrics/task3.json).
-Prints a table and writes reports/calibration.json. Takes about 25 minutes on 2 cores.
+Prints a table and writes studies/calibration.json. Takes about 25 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def train_and_test(task: str, train: ImageSet, test: ImageSet, shuffle_train: bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=None, help="override (for a quick look)")
-    parser.add_argument("--out", type=Path, default=Path("reports/calibration.json"))
+    parser.add_argument("--out", type=Path, default=Path("studies/calibration.json"))
     args = parser.parse_args()
 
     standin = build(StandInConfig())

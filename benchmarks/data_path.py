@@ -19,10 +19,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from vvpipe.config import load
 from vvpipe.data import TensorBatches, load_image_sets
 from vvpipe.layout import read_grayscale
 from vvpipe.models import ModelTask1
+from vvpipe.recipe import fixed_optimizer
+from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.training import Trainer
+
+TASK1 = load(FixedTaskSettings, "task1")
 
 
 def original_decode(root: Path) -> list[tuple[torch.Tensor, int]]:
@@ -42,8 +47,8 @@ def best_of(repeats: int, make_args, function) -> float:
 
 
 def one_epoch(model: nn.Module, batches) -> None:
-    Trainer(model, torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9),
-            nn.CrossEntropyLoss(), progress=False).train_epoch(batches)
+    Trainer(model, fixed_optimizer(model, TASK1), nn.CrossEntropyLoss(),
+            progress=False).train_epoch(batches)
 
 
 def drain(batches) -> int:

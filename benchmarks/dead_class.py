@@ -3,7 +3,7 @@
 Trains the fixed recipe on the engineered set of a repository whose `dvc repro engineer@TASK`
 has run, once per initial-weights seed, each run to its last epoch (dead runs are not stopped),
 and records every class's validation recall and own-class probability after every epoch.
-Writes reports/dead_class.json (merged by profile name) and prints one line per seed.
+Writes studies/dead_class.json (merged by profile name) and prints one line per seed.
 
     python benchmarks/dead_class.py --repo /path/to/profile/copy --profile heavy-noise --seeds 0 1 2
 """
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--profile", required=True, help="the stand-in profile the repo holds")
     parser.add_argument("--task", default="task1", choices=("task1", "task3"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "dead_class.json")
+    parser.add_argument("--out", type=Path, default=REPO / "studies" / "dead_class.json")
     args = parser.parse_args()
 
     numerics.pin()

@@ -26,42 +26,46 @@ MACHINES = {
     "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
              "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
 }
-CHILD = """
-import hashlib, json, sys, time
-from pathlib import Path
-from vvpipe import numerics
-numerics.pin()
-import torch
-from vvpipe.data import TensorBatches, load_image_sets
-from vvpipe.models import TASK_MODELS
-steps, results, WARM_UP = int(sys.argv[1]), {}, 5
-train = load_image_sets(Path("prepared/task1.pt"))["train"]
-for task, model_class in TASK_MODELS.items():
-    torch.manual_seed(0)
-    model = model_class()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    batches = list(TensorBatches(train.images[:steps * 256], train.labels[:steps * 256], 256, False))
-    for step, (images, labels) in enumerate(batches):
-        if step == WARM_UP:  # oneDNN builds its kernels in the first steps
-            start = time.perf_counter()
-        optimizer.zero_grad()
-        loss_fn(model(images), labels).backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
-    weights = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
-    results[task] = {"sha256": hashlib.sha256(weights).hexdigest()[:16],
-                     "samples_per_s": (len(batches) - WARM_UP) * 256 / seconds}
-results["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-print(json.dumps(results))
-"""
+REPO = Path(__file__).resolve().parents[1]
+WARM_UP = 5
 
 
-def child(machine: str, pinned: bool, steps: int) -> dict:
+def child(steps: int) -> None:
+    """One machine's run (in its own process, so the ISA caps it was started with hold): each
+    fixed model trained ``steps`` steps with task 1's optimizer; prints one JSON line."""
+    import hashlib
+
+    from vvpipe import numerics
+
+    numerics.pin()  # before torch is imported
+    import torch
+
+    from vvpipe.config import load
+    from vvpipe.data import TensorBatches, load_image_sets
+    from vvpipe.models import TASK_MODELS, place
+    from vvpipe.recipe import training_speed
+    from vvpipe.settings.train import FixedTaskSettings
+
+    settings = load(FixedTaskSettings, "task1", REPO / "params.yaml")
+    train = load_image_sets(REPO / "prepared" / "task1.pt")["train"]
+    n = steps * 256
+    batches = list(TensorBatches(train.images[:n], train.labels[:n], 256, False))
+    results = {}
+    for task, model_class in TASK_MODELS.items():
+        torch.manual_seed(0)
+        model = place(model_class(), torch.device("cpu"), channels_last=False)
+        speed = training_speed(model, settings, batches, WARM_UP)
+        weights = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
+        results[task] = {"sha256": hashlib.sha256(weights).hexdigest()[:16], "samples_per_s": speed}
+    results["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    print(json.dumps(results))
+
+
+def run_child(machine: str, pinned: bool, steps: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in MACHINES["avx2"]}
     env.update(MACHINES[machine])
     env["VVPIPE_NATIVE_ISA"] = "0" if pinned else "1"
-    output = subprocess.run([sys.executable, "-c", CHILD, str(steps)], env=env, check=True,
+    output = subprocess.run([sys.executable, __file__, "--child", str(steps)], env=env, check=True,
                             capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -71,14 +75,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100,
                         help="training steps per model, the first 5 untimed")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", type=int, metavar="STEPS", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(REPO))
+        return child(args.child)
     if not Path("prepared/task1.pt").is_file():
         sys.exit("prepared/task1.pt is missing: run `dvc repro prepare@task1` first")
     runs: dict[tuple[str, bool], list[dict]] = {}
     for _ in range(args.repeats):
         for pinned in (False, True):
             for machine in MACHINES:
-                runs.setdefault((machine, pinned), []).append(child(machine, pinned, args.steps))
+                runs.setdefault((machine, pinned), []).append(run_child(machine, pinned, args.steps))
     print(f"{args.steps} steps of 256 images per model, median of {args.repeats} runs, "
           f"{os.environ.get('VVPIPE_THREADS', os.environ.get('OMP_NUM_THREADS', 2))} threads\n")
     print(f"{'pin':<6} {'machine':<8} {'capability':<10} {'task':<6} {'weights sha256':<17} samples/s")

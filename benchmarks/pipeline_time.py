@@ -4,7 +4,7 @@ In a scratch copy of the repository (the project's files, none of its outputs) i
 profile's stand-in, runs one `dvc repro` and times each stage as DVC announces it, then times a
 no-op `dvc repro`. From the training records it adds
 each training stage's samples/s and the share of its epochs spent validating. Writes
-reports/timing.json under "pipeline" → the profile, and prints a table.
+studies/timing.json under "pipeline" → the profile, and prints a table.
 
     python benchmarks/pipeline_time.py                       # the default profile
     python benchmarks/pipeline_time.py --profile clean --keep
@@ -118,7 +118,7 @@ def table(entry: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="default", choices=list(PROFILES))
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "timing.json")
+    parser.add_argument("--out", type=Path, default=REPO / "studies" / "timing.json")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy")
     parser.add_argument("--table", action="store_true",
                         help="only print the table of the profile already in --out")

@@ -2,7 +2,7 @@
 the repository, with the same defaults; beside them the raw-set baseline (the fixed model and
 original loader on the training set as the archive gives it).
 
-Writes reports/profiles.json (one entry per profile, merged with the entries already there) and
+Writes studies/profiles.json (one entry per profile, merged with the entries already there) and
 prints a table. About 15 minutes a profile on 2 cores.
 
     python benchmarks/profiles.py                       # every profile
@@ -152,7 +152,7 @@ def markdown_table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", nargs="+", default=list(PROFILES), choices=list(PROFILES))
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "profiles.json")
+    parser.add_argument("--out", type=Path, default=REPO / "studies" / "profiles.json")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument("--resume", type=Path, metavar="DIR",
                         help="go on in the scratch copy an interrupted --keep run left in DIR "

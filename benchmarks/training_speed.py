@@ -4,7 +4,7 @@ and in the channels-last layout the pipeline trains with (``channels_last: true`
 Both paths train the same model from the same weights on the same batches of task 1's engineered
 set, with the pinned numerics and the pipeline's thread count. They run interleaved, in one
 process, and each figure is the median over repeats, so background load falls on both alike.
-Writes the figures into reports/timing.json under "training_step" and prints them.
+Writes the figures into studies/timing.json under "training_step" and prints them.
 
     python benchmarks/training_speed.py [--steps 60] [--repeats 5]
 """
@@ -15,7 +15,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,35 +25,33 @@ from vvpipe import numerics  # noqa: E402
 WARM_UP = 5  # oneDNN builds its kernels in the first steps
 
 
-def samples_per_second(model_class, channels_last: bool, batches: list) -> float:
+def samples_per_second(model_class, settings, channels_last: bool, batches: list) -> float:
     import torch
 
     from vvpipe.models import place
+    from vvpipe.recipe import training_speed
 
     torch.manual_seed(0)
-    model = place(model_class(), torch.device("cpu"), channels_last).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    for step, (images, labels) in enumerate(batches):
-        if step == WARM_UP:
-            start = time.perf_counter()
-        optimizer.zero_grad()
-        loss_fn(model(images), labels).backward()
-        optimizer.step()
-    return (len(batches) - WARM_UP) * len(batches[0][1]) / (time.perf_counter() - start)
+    model = place(model_class(), torch.device("cpu"), channels_last)
+    return training_speed(model, settings, batches, WARM_UP)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="steps of 256 images per run")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "timing.json")
+    parser.add_argument("--out", type=Path, default=REPO / "studies" / "timing.json")
     args = parser.parse_args()
     numerics.pin()
     import torch
 
+    from vvpipe.config import load
     from vvpipe.data import TensorBatches, load_image_sets
     from vvpipe.models import ModelTask1, ModelTask3, ModelTask4
+    from vvpipe.settings.train import FixedTaskSettings
+
+    # Task 1's optimizer for every model: the speed of a step does not depend on the rate.
+    settings = load(FixedTaskSettings, "task1", REPO / "params.yaml")
 
     data = REPO / "engineered" / "task1.pt"
     if not data.is_file():
@@ -67,7 +64,8 @@ def main() -> None:
         runs = {False: [], True: []}
         for _ in range(args.repeats):
             for channels_last in (False, True):
-                runs[channels_last].append(samples_per_second(model_class, channels_last, batches))
+                runs[channels_last].append(samples_per_second(model_class, settings, channels_last,
+                                                                     batches))
         default, fast = (statistics.median(runs[flag]) for flag in (False, True))
         results[model_class.__name__] = {"default_layout": round(default),
                                          "channels_last": round(fast),

@@ -1,5 +1,5 @@
 """Task 2's ablation from its DVC experiments: mean ± sd over seeds of each row, as
-reports/task2/ablation.json, reports/task2/ablation.png and a Markdown table on stdout.
+studies/task2_ablation.json, studies/task2_ablation.png and a Markdown table on stdout.
 
     python scripts/task2_ablation.py [REV ...]
 
@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from vvpipe import stage  # noqa: E402
 from vvpipe.experiments import Experiment, load_experiments, seeded_groups, summarise  # noqa: E402
 
-OUT = Path("reports/task2")
+OUT = Path("studies")
 MODELS = ("final", "best", "swa")
 
 
@@ -102,12 +102,12 @@ def main() -> None:
                      **summarise(with_reports, FIELDS),
                      "stopped_early": sum(report["stopped_early"] for _, report in with_reports),
                      "stop_reasons": sorted(set(stops))})
-    stage.write_json(OUT / "ablation.json", {
+    stage.write_json(OUT / "task2_ablation.json", {
         "rows": rows,
         "wall_seconds_total": sum(row["wall_seconds"]["mean"] * len(row["seeds"]) for row in rows),
         "note": "wall seconds: one torch thread per run, two runs side by side on two cores",
     })
-    plot(rows, OUT / "ablation.png")
+    plot(rows, OUT / "task2_ablation.png")
 
     print("| row | seeds | val final | val best | val SWA | test final | test best | test SWA "
           "| epochs | wall s |")

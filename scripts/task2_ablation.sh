@@ -7,7 +7,7 @@
 #                 the second half at the training rate)
 #   all           the defaults of params.yaml
 # Each row keeps the default epoch budget; the choices are read on the validation split
-# (`python scripts/task2_ablation.py` writes reports/task2/ablation.json and its plot).
+# (`python scripts/task2_ablation.py` writes studies/task2_ablation.json and its plot).
 set -euo pipefail
 
 queue() { dvc exp run --queue --quiet --name "$1" "${@:2}"; }

@@ -1,6 +1,6 @@
 """Task 4's frontier from its DVC experiments: evaluation cross-entropy against mean |logit| on
 the validation split, mean ± sd over seeds per row, beside the temperature baseline and the
-analytic bound; the default the rule picks; reports/task4/frontier.json, frontier.png and a
+analytic bound; the default the rule picks; studies/task4_frontier.json and .png, and a
 Markdown table on stdout.
 
     python scripts/task4_frontier.py [REV ...]
@@ -25,7 +25,7 @@ from vvpipe import stage  # noqa: E402
 from vvpipe.experiments import load_experiments, seeded_groups, summarise  # noqa: E402
 from vvpipe.frontier import frontier_choice, logit_size_bound  # noqa: E402
 
-OUT = Path("reports/task4")
+OUT = Path("studies")
 METRICS = "metrics/task4.json"
 RULE = {"max_cross_entropy_change": 0.05, "max_accuracy_drop": 0.005}
 SIZE_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
@@ -194,8 +194,8 @@ def main() -> None:
         "name": chosen["name"], "loss": next(r["loss"] for r in eligible
                                              if r["name"] == chosen["name"])}
     OUT.mkdir(parents=True, exist_ok=True)
-    stage.write_json(OUT / "frontier.json", report)
-    plot(report, OUT / "frontier.png")
+    stage.write_json(OUT / "task4_frontier.json", report)
+    plot(report, OUT / "task4_frontier.png")
     print(table(report))
     print(f"\ndefault by the rule: {report['chosen']}")
     for failure in report["failed"]:

@@ -11,7 +11,7 @@ attempt that validates best is kept.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -35,12 +35,29 @@ class FitResult:
     plan: dict
 
 
+def fixed_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.SGD:
+    """The optimizer every task trains with: SGD at the task's lr and momentum."""
+    return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+
+
 def fixed_setup(model_class: type[nn.Module], settings: TrainSettings,
                 device: torch.device) -> tuple[nn.Module, torch.optim.SGD]:
-    """A fresh ``model_class`` on ``device`` (in the layout ``settings`` names) and the fixed
-    optimizer every task trains with: SGD at the task's lr and momentum."""
+    """A fresh ``model_class`` on ``device``, in the layout ``settings`` names, and its fixed
+    optimizer."""
     model = place(model_class(), device, settings.channels_last)
-    return model, torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    return model, fixed_optimizer(model, settings)
+
+
+def training_speed(model: nn.Module, settings: TrainSettings, batches: Sequence[tuple],
+                   warm_up: int) -> float:
+    """Samples/s of the fixed setup's training steps over ``batches``, timed after the first
+    ``warm_up`` (oneDNN builds its kernels in the first steps); trains ``model`` in place."""
+    trainer = Trainer(model, fixed_optimizer(model, settings), nn.CrossEntropyLoss(),
+                      progress=False)
+    trainer.train_epoch(batches[:warm_up])
+    started = time.perf_counter()
+    trainer.train_epoch(batches[warm_up:])
+    return sum(len(labels) for _, labels in batches[warm_up:]) / (time.perf_counter() - started)
 
 
 def train_batches(train: ImageSet, settings: TrainSettings, device: torch.device) -> TensorBatches:
