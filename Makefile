@@ -6,18 +6,18 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup lock run test data benchmark timing calibrate profiles sweep-task4 ablation ablation-task2 clean
+.PHONY: setup lock run test plots data benchmark timing calibrate profiles sweep-task4 ablation ablation-task2 clean
 
 # Which stand-in to build when no archive is present: default, small-imbalanced, photometric, clean.
 PROFILE ?= default
 
 setup: $(VENV)/.installed
 
-# requirements.lock pins every package with its hashes, so each install gets the same files.
-$(VENV)/.installed: requirements.lock pyproject.toml
+# requirements.txt pins every package with its hashes, so each install gets the same files.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==26.3
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -30,11 +30,14 @@ data.tar.xz: | $(VENV)/.installed
 
 data: data.tar.xz
 
-# After editing requirements.in: re-resolve every package and its hashes into requirements.lock.
-lock: setup
-	python -m pip install --quiet pip-tools==7.6.2
-	python -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links -o requirements.lock requirements.in
+# After editing requirements.in: re-resolve every package and its hashes into requirements.txt
+# (pip-compile's own output name), with pip-tools in a venv of its own so the project's stays
+# exactly the locked set.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet pip==26.3 pip-tools==7.6.2
+	.venv-lock/bin/python -m piptools compile --quiet --generate-hashes --allow-unsafe \
+		--strip-extras --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
 
 run: setup data.tar.xz
 	dvc repro
@@ -42,6 +45,10 @@ run: setup data.tar.xz
 
 test: setup
 	python -m pytest
+
+# Every plot of dvc.yaml, checked for data, in dvc_plots/index.html with Vega inlined (offline).
+plots: setup
+	python scripts/plots_page.py
 
 benchmark: setup data.tar.xz
 	python benchmarks/data_path.py

@@ -17,7 +17,7 @@ from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.data import load_image_sets
 from vvpipe.layout import TASKS
 from vvpipe.engineering import Schedule, engineer
-from vvpipe.training import select_device
+from vvpipe.runtime import select_device
 
 BUDGET_S = 180.0
 

@@ -24,7 +24,7 @@ from vvpipe.stage import write_json
 from vvpipe.digit_faults import shifted
 from vvpipe.standin import Sample, build
 from vvpipe.standin_profiles import StandInConfig
-from vvpipe.training import select_device
+from vvpipe.runtime import select_device
 
 
 def to_image_set(samples: list[Sample]) -> ImageSet:

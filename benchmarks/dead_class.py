@@ -26,7 +26,7 @@ from vvpipe.class_health import ClassHealth  # noqa: E402
 from vvpipe.data import ImageSet, batches, load_image_sets  # noqa: E402
 from vvpipe.recipe import fit_fixed  # noqa: E402
 from vvpipe.settings.train import FixedTaskSettings  # noqa: E402
-from vvpipe.training import select_device  # noqa: E402
+from vvpipe.runtime import select_device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vvpipe import stage  # noqa: E402
+from vvpipe import custody, runtime, stage  # noqa: E402
 from vvpipe.settings.train import FixedTaskSettings  # noqa: E402
 from vvpipe.evaluation import classification_metrics, per_class_recall, predict  # noqa: E402
 from vvpipe.recipe import held_out_batches, original_run  # noqa: E402
@@ -21,8 +21,8 @@ from vvpipe.recipe import held_out_batches, original_run  # noqa: E402
 
 def main() -> None:
     task = stage.task_argument(("task1", "task3"))
-    settings, device, sets = stage.setup(FixedTaskSettings, task, Path("prepared") / f"{task}.pt")
-    test = stage.labelled_test_set(task)
+    settings, device, sets = runtime.setup(FixedTaskSettings, task, Path("prepared") / f"{task}.pt")
+    test = custody.labelled_test_set(task)
     model = original_run(task, settings, sets["train"], test, device)
     predictions = predict(model, held_out_batches(test, settings, device))
     print(json.dumps({"accuracy": classification_metrics(predictions)["accuracy"],

@@ -20,6 +20,13 @@ if [ ${#batch[@]} -eq 0 ]; then
 fi
 echo "running ${#batch[@]} queued experiments, $JOBS at a time"
 
+# How far this batch is: one line per poll, so a log shows the queue moving.
+count_in() { tasks_in "$1" | grep -cxFf <(printf '%s\n' "${batch[@]}") || true; }
+progress() {
+  echo "$(date +%H:%M:%S) done $(count_in Success), failed $(count_in Failed)," \
+       "running $(count_in Running), queued $(count_in Queued) of ${#batch[@]}"
+}
+
 # One torch thread per run: two runs of two threads each would fight over two cores.
 start_workers() { OMP_NUM_THREADS=1 dvc queue start --jobs "$JOBS"; }
 start_workers
@@ -29,6 +36,7 @@ idle_polls=0
 while true; do
   sleep "$POLL"
   pending=$( (tasks_in Queued; tasks_in Running) | grep -cxFf <(printf '%s\n' "${batch[@]}") || true)
+  progress
   [ "$pending" -eq 0 ] && break
   if [ "$(tasks_in Running | wc -l)" -eq 0 ] && [ "$(active_workers)" = "0" ]; then
     idle_polls=$((idle_polls + 1))

@@ -1,35 +1,30 @@
 """Task 4's frontier from its DVC experiments: evaluation cross-entropy against mean |logit| on
 the validation split, mean ± sd over seeds per row, beside the temperature baseline and the
-analytic bound; the default the rule picks; studies/task4_frontier.json and .png, and a
-Markdown table on stdout.
+analytic bound; the default the rule picks; studies/task4_frontier.json, the plot's series in
+studies/task4_frontier/ (the "task4 frontier" plot of dvc.yaml: `dvc plots diff` overlays two
+revisions) and a Markdown table on stdout.
 
     python scripts/task4_frontier.py [REV ...]
+    python scripts/task4_frontier.py --series   # the series again from studies/task4_frontier.json
 
-Reads the experiments named ``t4-<row>-s<seed>`` (queued by scripts/task4_sweep.sh) of HEAD and
-of the given commits. Each experiment holds its chosen model and the plain cross-entropy
-reference of its seed; a run whose training loss went non-finite is listed as failed.
+Reads the experiments of HEAD and of the given commits (queued by scripts/task4_sweep.sh),
+grouped by their task4 params with the seed aside. Each experiment holds its chosen model and
+the plain cross-entropy reference of its seed; a run whose training loss went non-finite is
+listed as failed.
 """
 
-import math
+import json
 import statistics
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
-
-from vvpipe import stage  # noqa: E402
-from vvpipe.experiments import load_experiments, seeded_groups, summarise  # noqa: E402
-from vvpipe.frontier import frontier_choice, logit_size_bound  # noqa: E402
+from vvpipe import stage
+from vvpipe.experiments import grouped_by_params, load_experiments, summarise
+from vvpipe.frontier import frontier_choice, logit_size_bound
 
 OUT = Path("studies")
-METRICS = "metrics/task4.json"
+REPORT = "reports/task4/evaluation.json"  # each experiment's, as it committed it
 RULE = {"max_cross_entropy_change": 0.05, "max_accuracy_drop": 0.005}
-SIZE_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
-LOSS_TICKS = (0.14, 0.16, 0.18, 0.2, 0.25, 0.3, 0.5, 1.0, 2.0)
 
 
 def read(*keys: str):
@@ -66,12 +61,24 @@ REFERENCE_FIELDS = {
 }
 
 
-def collect(prefix: str = "t4-") -> dict:
+def loss_label(loss: dict) -> str:
+    """A row's name: the loss keys it sets away from plain cross-entropy."""
+    plain = {"ce_scale": 1.0, "ce_weight": 1.0, "warmup_epochs": 0}
+    shown = [f"{key}={loss[key]:g}" for key in plain if loss[key] != plain[key]]
+    shown += [f"{key}={value:g}" for key, value in loss["weights"].items() if value]
+    if loss["penalise"] != "all" and any(loss["weights"][k] for k in ("l1", "l2")):
+        shown.append(f"on {loss['penalise']}")
+    return " ".join(shown) or "plain CE"
+
+
+def collect() -> dict:
     rows, failed, references, curves = [], [], {}, {}
-    for config, runs in seeded_groups(load_experiments(*sys.argv[1:]), prefix).items():
+    # A row is one loss, whatever DVC named its runs: the task4 params with the seed aside.
+    for _, runs in grouped_by_params(load_experiments(*sys.argv[1:]), "task4").items():
+        config = loss_label(runs[0][1].params["task4"]["loss"])
         completed = []
         for seed, experiment in runs:
-            metrics = experiment.metrics[METRICS]
+            metrics = experiment.file(REPORT)
             if metrics.get("status") != "completed":
                 failed.append({"row": config, "seed": seed, "loss": metrics.get("loss"),
                                "status": metrics.get("status")})
@@ -99,58 +106,27 @@ def means(row: dict) -> dict:
             for key, value in row.items()}
 
 
-def plot(report: dict, path: Path) -> None:
-    rows, reference = report["rows"], report["reference"]
+def write_series(report: dict, folder: Path) -> None:
+    """The frontier as DVC plot data, one file per series (x: mean |logit|, y: cross-entropy on
+    the validation split): the loss family's rows (mean over seeds), the reference, the
+    temperature baseline and the analytic bound over the rows' range of cross-entropy."""
+    def point(row: dict) -> dict:
+        return {"name": row["name"], "logit_size": row["val_logit_size"]["mean"],
+                "cross_entropy": row["val_cross_entropy"]["mean"],
+                "accuracy": row["val_accuracy"]["mean"]}
+
     chosen = (report.get("chosen") or {}).get("name")
-    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 6.5))
-    ref_ce, ref_size = reference["val_cross_entropy"]["mean"], reference["val_logit_size"]["mean"]
-    ref_acc = reference["val_accuracy"]["mean"]
-    curve = report["temperature_baseline"]
-    left.plot([p["mean_logit_size"] for p in curve], [p["cross_entropy"] for p in curve], ".-",
-              color="tab:orange", label="temperature baseline: reference's logits / T, "
-                                        "T = 1.25^k (mean over seeds)")
-    ces = [ref_ce * (0.8 + 0.02 * k) for k in range(80)]
-    left.plot([logit_size_bound(c) for c in ces], ces, "--", color="grey",
-              label="analytic bound: no model is left of it")
-    left.axhline(ref_ce * (1 + RULE["max_cross_entropy_change"]), color="tab:green", lw=0.8,
-                 label="reference's cross-entropy + 5 %")
-    for axes, key, ref_value in ((left, "val_cross_entropy", ref_ce),
-                                 (right, "val_accuracy", ref_acc)):
-        axes.errorbar([ref_size], [ref_value], xerr=[reference["val_logit_size"]["sd"]],
-                      yerr=[reference[key]["sd"]], fmt="s", color="black",
-                      label="reference (plain CE)", zorder=4)
-        for k, row in enumerate(rows):
-            highlight = row["name"] == chosen
-            axes.errorbar([row["val_logit_size"]["mean"]], [row[key]["mean"]],
-                          xerr=[row["val_logit_size"]["sd"]], yerr=[row[key]["sd"]],
-                          fmt="*" if highlight else "o", ms=12 if highlight else 5,
-                          color="tab:red" if highlight else "tab:blue", zorder=5)
-            axes.annotate(row["name"], (row["val_logit_size"]["mean"], row[key]["mean"]),
-                          textcoords="offset points", xytext=(5, 4 if k % 2 else -10), fontsize=7)
-        axes.set_xscale("log")
-        axes.xaxis.set_major_locator(FixedLocator(SIZE_TICKS))
-        axes.xaxis.set_major_formatter(ScalarFormatter())
-        axes.xaxis.set_minor_locator(NullLocator())
-        axes.set_xlabel("mean |logit| on the validation split (log scale)")
-    right.axhline(ref_acc - RULE["max_accuracy_drop"], color="tab:green", lw=0.8,
-                  label="reference's accuracy − 0.5 points")
-    visible = [row["val_cross_entropy"]["mean"] for row in rows] + [ref_ce]
-    left.set_ylim(min(visible) * 0.9, min(max(visible) * 1.1, math.log(10)))
-    # Log scale: the temperature option sits at ten times the others' loss.
-    left.set_yscale("log")
-    left.yaxis.set_major_locator(FixedLocator(LOSS_TICKS))
-    left.yaxis.set_major_formatter(ScalarFormatter())
-    left.yaxis.set_minor_locator(NullLocator())
-    left.set_ylabel("plain cross-entropy on the validation split (log scale)")
-    right.set_ylabel("accuracy on the validation split")
-    left.set_title("Task 4: evaluation loss against logit size (mean ± sd over seeds; "
-                   "red star: the default)", fontsize=9)
-    right.set_title("accuracy of the same models", fontsize=9)
-    left.legend(fontsize=7, loc="upper right")
-    right.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    reference = point(report["reference"])
+    losses = [{**point(row), "default": row["name"] == chosen} for row in report["rows"]]
+    lowest = min(p["cross_entropy"] for p in [reference, *losses])
+    bound = [{"name": "bound", "logit_size": logit_size_bound(lowest * (0.9 + 0.02 * k)),
+              "cross_entropy": lowest * (0.9 + 0.02 * k)} for k in range(60)]
+    temperature = [{"name": f"T={p['temperature']:.3g}", "logit_size": p["mean_logit_size"],
+                    "cross_entropy": p["cross_entropy"]} for p in report["temperature_baseline"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, points in (("losses", losses), ("reference", [reference]),
+                         ("temperature", temperature), ("bound", bound)):
+        stage.write_json(folder / f"{name}.json", points)
 
 
 def table(report: dict) -> str:
@@ -181,6 +157,9 @@ def table(report: dict) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--series"]:
+        write_series(json.loads((OUT / "task4_frontier.json").read_text()), OUT / "task4_frontier")
+        return
     report = collect()
     if not report["rows"]:
         raise SystemExit("no t4-* experiment has results: run scripts/task4_sweep.sh and the queue")
@@ -195,7 +174,7 @@ def main() -> None:
                                              if r["name"] == chosen["name"])}
     OUT.mkdir(parents=True, exist_ok=True)
     stage.write_json(OUT / "task4_frontier.json", report)
-    plot(report, OUT / "task4_frontier.png")
+    write_series(report, OUT / "task4_frontier")
     print(table(report))
     print(f"\ndefault by the rule: {report['chosen']}")
     for failure in report["failed"]:

@@ -3,7 +3,7 @@ probabilities), train/test shift and loader ordering of one task's training set.
 
 from pathlib import Path
 
-from vvpipe import numerics, stage
+from vvpipe import numerics, runtime, stage
 from vvpipe.analysis import analyse
 from vvpipe.figures import save_grid
 from vvpipe.settings.data import AnalysisSettings
@@ -20,7 +20,7 @@ GRIDS = {
 
 def main() -> None:
     task = stage.task_argument(TASKS)
-    settings, device, sets = stage.setup(AnalysisSettings, "analyze", Path("prepared") / f"{task}.pt")
+    settings, device, sets = runtime.setup(AnalysisSettings, "analyze", Path("prepared") / f"{task}.pt")
     train, test = sets["train"], sets["test"]
     result = analyse(train.images[:, 0].numpy(), train.labels.numpy(), train.files,
                      test.images[:, 0].numpy(), stage.read_json(Path("reports/inventory.json")),

@@ -14,7 +14,7 @@ MANIFEST = Path("standin/manifest.json")
 def main() -> None:
     task = stage.task_argument(TASKS)
     archive = stage.archive_identity()
-    output = Path("metrics") / f"audit_{task}.json"
+    output = Path("reports") / task / "audit.json"
     # The scores are the analysis's: its numerics decided them.
     provenance = stage.read_json(Path("reports") / task / "analysis.json")["provenance"]
     reason = None

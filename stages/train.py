@@ -5,7 +5,7 @@ keeps the attempt that validates best (vvpipe.recipe)."""
 
 from pathlib import Path
 
-from vvpipe import stage
+from vvpipe import models, runtime, stage
 from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.live import DVCLiveLogger
 from vvpipe.models import TASK_MODELS
@@ -14,14 +14,14 @@ from vvpipe.recipe import fit_fixed
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings, device, sets = stage.setup(FixedTaskSettings, task, Path("engineered") / f"{task}.pt")
+    settings, device, sets = runtime.setup(FixedTaskSettings, task, Path("engineered") / f"{task}.pt")
     train, val = sets["train"], sets["val"]
     print(f"{task}: {TASK_MODELS[task].__name__} on {device}, {len(train)} training images, "
           f"{len(val)} validation images, {settings.epochs} epochs")
     result = fit_fixed(task, settings, train, val, device)
     model = TASK_MODELS[task]()
     model.load_state_dict(result.weights)
-    stage.save_model(model, Path("models") / f"{task}.pt")
+    models.save_model(model, Path("models") / f"{task}.pt")
     DVCLiveLogger.write(Path("dvclive") / task, result.history)
     stage.write_json(Path("reports") / task / "training.json", {
         "train_images": len(train), "val_images": len(val), "epochs": settings.epochs,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from vvpipe import stage
+from vvpipe import custody, models, runtime, stage
 from vvpipe.callbacks import mark_finished, resumable_checkpoint
 from vvpipe.errors import NonFiniteLossError, ParamsError
 from vvpipe.data import ImageSet
@@ -19,7 +19,7 @@ from vvpipe.task2 import task2_trainer
 from vvpipe.settings.task2 import Task2Settings
 from vvpipe.training import announce_plan
 
-DATA = Path("engineered/task1.pt")
+DATA = Path("engineered/task2.pt")
 CHECKPOINTS = Path("checkpoints/task2")
 MODELS = Path("models/task2")
 MONITORED_ON = {"validation": "validation split",
@@ -41,13 +41,13 @@ def check_validation_split(train: ImageSet, val: ImageSet) -> None:
 
 
 def main() -> None:
-    settings, device, sets = stage.setup(Task2Settings, "task2", DATA)
+    settings, device, sets = runtime.setup(Task2Settings, "task2", DATA)
 
     if settings.monitor_split == "test":
         print("task2: monitor_split is 'test' (the original script's behaviour): the best model, "
               "early stopping and the LR plateau follow the test set, so the run's test figures "
               "are optimistic; the console's 'val' figures are test figures")
-        monitored = stage.labelled_test_set("task1")
+        monitored = custody.labelled_test_set("task1")
     else:
         # The split engineer@task1 held out before it grew the set, so no copy of a
         # validation digit is trained on.
@@ -74,14 +74,14 @@ def main() -> None:
     if callbacks.best.weights is None:
         raise NonFiniteLossError(f"no epoch gave a finite {settings.monitor}: there is no best "
                                  "model; lower task2.lr")
-    stage.save_model(model, MODELS / "final.pt")
+    models.save_model(model, MODELS / "final.pt")
     best_model = ModelTask1().to(device)
     best_model.load_state_dict(callbacks.best.weights)
-    stage.save_model(best_model, MODELS / "best.pt")
+    models.save_model(best_model, MODELS / "best.pt")
     swa_model = callbacks.swa.model() if callbacks.swa else None
     (MODELS / "swa.pt").unlink(missing_ok=True)
     if swa_model is not None:
-        stage.save_model(swa_model, MODELS / "swa.pt")
+        models.save_model(swa_model, MODELS / "swa.pt")
     stage.write_json(Path("reports/task2/training.json"), {
         "monitored_on": MONITORED_ON[settings.monitor_split],
         "epochs_run": trainer.epoch,

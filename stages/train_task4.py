@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from vvpipe import stage
+from vvpipe import models, runtime, stage
 from vvpipe.data import batches, stratified_subset
 from vvpipe.evaluation import mean_logit_size, predict
 from vvpipe.live import DVCLiveLogger
@@ -27,7 +27,7 @@ VARIANTS = ("reference", "chosen")
 
 def main() -> None:
     variant = stage.task_argument(VARIANTS)
-    settings, device, sets = stage.setup(Task4Settings, "task4", Path("engineered/task1.pt"))
+    settings, device, sets = runtime.setup(Task4Settings, "task4", Path("engineered/task4.pt"))
     train = stratified_subset(sets["train"], settings.train_samples, settings.seed)
     loss_settings = settings.loss if variant == "chosen" else PLAIN_CROSS_ENTROPY
 
@@ -58,7 +58,7 @@ def main() -> None:
         status = f"failed: {error}"
         print(f"task4 {variant}: {status}")
     seconds = time.perf_counter() - started
-    stage.save_model(model, Path("models/task4") / f"{variant}.pt")
+    models.save_model(model, Path("models/task4") / f"{variant}.pt")
     stage.write_json(Path("reports/task4") / f"training_{variant}.json", {
         "status": status, "loss": dataclasses.asdict(loss_settings),
         "train_images": len(train), "engineered_images": len(sets["train"]),

@@ -15,7 +15,8 @@ from vvpipe.models import ModelTask1
 from vvpipe.recipe import fixed_setup, held_out_batches, train_batches
 from vvpipe.task2 import task2_trainer
 from vvpipe.settings.task2 import Task2Settings
-from vvpipe.training import Trainer, seed_everything
+from vvpipe.training import Trainer
+from vvpipe.runtime import seed_everything
 
 BASE = {"epochs": 8, "lr": 0.001, "momentum": 0.9, "shuffle_train": True, "device": "cpu"}
 

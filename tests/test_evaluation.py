@@ -16,7 +16,7 @@ def test_metrics_over_samples_and_over_batches():
     small, large = math.log1p(math.exp(-5)), 5 + math.log1p(math.exp(-5))
     assert metrics["cross_entropy"] == pytest.approx((3 * small + large) / 4, rel=1e-6)
     assert metrics["batch_mean_cross_entropy"] == pytest.approx((small + large) / 2, rel=1e-6)
-    assert metrics["test_samples"] == 4
+    assert metrics["samples"] == 4
     assert confusion_rows(Predictions(outputs, labels, [3, 1]))[-1] == {"actual": 1, "predicted": 0}
 
 

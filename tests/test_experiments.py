@@ -1,7 +1,6 @@
 import pytest
 
-from vvpipe.experiments import (Experiment, mean_sd, parse_exp_show, seeded_groups,
-                               summarise)
+from vvpipe.experiments import Experiment, grouped_by_params, mean_sd, parse_exp_show, summarise
 
 
 def state(rev, params=None, metrics=None, error=None, name=None):
@@ -32,14 +31,21 @@ def test_parse_exp_show_keeps_runs_with_results():
     assert experiments[1].metrics["metrics/task4.json"]["accuracy"] == 0.5
 
 
-def test_seeded_groups_and_their_mean_and_sd():
-    def run(name):
-        return Experiment(name, {}, {})
-    groups = seeded_groups([run("t2-lr0.01-s1"), run("t2-lr0.01-s0"), run("t2-all-s0"),
-                            run("t4-l1-s0"), run("t2-all"), run("t2-all-s0")], "t2-")
-    assert list(groups) == ["all", "lr0.01"]
-    assert [seed for seed, _ in groups["lr0.01"]] == [0, 1]
-    assert len(groups["all"]) == 1
+def test_runs_are_grouped_by_their_params_whatever_their_names():
+    def run(name, seed, lr, swa=True):
+        return Experiment(name, {"task2": {"seed": seed, "lr": lr, "swa": {"enabled": swa}}}, {})
+    groups = grouped_by_params([run("warty-fish", 1, 0.01), run("sunny-cat", 0, 0.01),
+                                run("bold-owl", 0, 0.02), run("calm-elk", 2, 0.02),
+                                run("tidy-ant", 0, 0.02, swa=False), run("rerun", 1, 0.01)],
+                               "task2")
+    assert list(groups) == ["defaults", "lr=0.01", "swa.enabled=False"]
+    assert [(seed, e.name) for seed, e in groups["lr=0.01"]] == [(0, "sunny-cat"), (1, "rerun")]
+    assert [seed for seed, _ in groups["defaults"]] == [0, 2]
+    named = grouped_by_params([run("a", 0, 0.01), run("b", 0, 0.02)], "task2", varied=["lr"])
+    assert list(named) == ["lr=0.01", "lr=0.02"]
+
+
+def test_summaries_give_mean_sd_and_count():
     summary = summarise([1.0, 2.0, 3.0, 6.0], {"x": lambda v: v, "missing": lambda v: None,
                                                "some": lambda v: v if v > 1 else None})
     assert summary["x"] == {"mean": 3.0, "sd": pytest.approx(2.160247, abs=1e-6), "n": 4}

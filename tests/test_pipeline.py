@@ -14,6 +14,8 @@ import pytest
 import torch
 import yaml
 
+from vvpipe.evaluation import HEADLINE
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -73,14 +75,16 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
     result = sh(repo, "dvc", "repro")
     for stage in ("extract", "prepare@task1", "analyze@task1", "analyze@task3", "engineer@task1",
-                  "engineer@task3", "audit@task1", "audit@task3", "train@task3", "evaluate@task1",
-                  "evaluate@task3", "train_task2", "evaluate_task2", "train_task4_reference",
-                  "train_task4", "evaluate_task4"):
+                  "engineer@task2", "engineer@task3", "engineer@task4", "audit@task1",
+                  "audit@task3", "train@task3", "evaluate@task1", "evaluate@task3", "train_task2",
+                  "evaluate_task2", "train_task4_reference", "train_task4", "evaluate_task4"):
         assert f"Running stage '{stage}'" in result.stdout
     inventory = json.loads((repo / "reports/inventory.json").read_text())
     assert inventory["archive"]["kind"] == "stand-in"
     for task in ("task1", "task3"):
-        metrics = json.loads((repo / "metrics" / f"{task}.json").read_text())
+        headline = json.loads((repo / "metrics" / f"{task}.json").read_text())
+        metrics = json.loads((repo / "reports" / task / "evaluation.json").read_text())
+        assert headline == {key: metrics[key] for key in HEADLINE}
         assert metrics["test_samples"] == inventory["tasks"][task]["test"]["images"] == 20
         engineering = json.loads((repo / "reports" / task / "engineering.json").read_text())
         assert engineering["train_images_before"] == inventory["tasks"][task]["train"]["images"]
@@ -99,7 +103,7 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         assert training["val_images"] > 0 and training["planned_steps"] >= 1
         assert engineering["sizing"]["total_steps"] == -(-metrics["train_samples"] // 256)
     for task in ("task1", "task3"):
-        audit = json.loads((repo / "metrics" / f"audit_{task}.json").read_text())
+        audit = json.loads((repo / "reports" / task / "audit.json").read_text())
         assert audit["skipped"] is False and audit["label_errors"]["truth"] > 0
         assert 0 <= audit["label_errors"]["recall"] <= 1
         engineering = json.loads((repo / "reports" / task / "engineering.json").read_text())
@@ -107,9 +111,16 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
         assert sum(engineering["classes_after"].values()) == engineering["train_images_after"]
         assert engineering["test_split_sha256"] == inventory["tasks"][task]["test"]["sha256"]
         assert (repo / "reports" / task / "analysis/label_issues.png").stat().st_size > 0
-    task2 = json.loads((repo / "metrics/task2.json").read_text())
-    assert {"final", "best", "swa"} <= set(task2) and task2["epochs_run"] == 2
-    task4 = json.loads((repo / "metrics/task4.json").read_text())
+    task2 = json.loads((repo / "reports/task2/evaluation.json").read_text())
+    assert {"final", "best", "swa"} <= set(task2) and task2["training"]["epochs_run"] == 2
+    for model in ("final", "best", "swa"):
+        shown = json.loads((repo / "metrics/task2" / f"{model}.json").read_text())
+        assert shown == {key: task2[model][key] for key in HEADLINE}
+    task4 = json.loads((repo / "reports/task4/evaluation.json").read_text())
+    task4_headline = json.loads((repo / "metrics/task4.json").read_text())
+    assert task4_headline["logit_size_ratio"] == task4["logit_size_ratio"]
+    assert set(task4_headline) == {*HEADLINE, "logit_size_ratio", "accuracy_change",
+                                   "cross_entropy_change"}
     for figures in (task4, task4["reference"]):
         assert figures["test_samples"] == 20 and figures["mean_logit_size"] > 0
         assert figures["max_abs_logit"] >= figures["logit_norm_p99"] / 10 ** 0.5
@@ -135,6 +146,16 @@ def test_repro_runs_the_whole_graph_and_writes_metrics(repo):
     sh(repo, "git", "commit", "-qm", "baseline")
 
 
+def test_the_plots_page_draws_every_declared_plot_offline(repo):
+    result = sh(repo, sys.executable, "scripts/plots_page.py")
+    declared = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
+    assert f"{len(declared)} plots, each with data" in result.stdout
+    page = (repo / "dvc_plots/index.html").read_text()
+    # Nothing to fetch: the page carries Vega itself and names no other host.
+    assert "window.vegaEmbed=" in page and "https://cdn." not in page and "<script src" not in page
+    assert page.count("vegaEmbed('#") == sum(r[0]["type"] == "vega" for r in declared.values())
+
+
 def test_an_experiment_shows_in_exp_show_and_metrics_diff(repo):
     sh(repo, "dvc", "exp", "run", "-S", "task1.epochs=2", "-n", "two-epochs")
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
@@ -143,12 +164,108 @@ def test_an_experiment_shows_in_exp_show_and_metrics_diff(repo):
               for e in experiments for run in e["revs"]}
     assert params == {"two-epochs": 2}
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "--json").stdout)
-    assert diff["metrics/task1.json"]["epochs"] == {"old": 1, "new": 2, "diff": 1}
-    assert "metrics/task3.json" not in diff  # task 3 did not re-run
+    assert set(diff) <= {"metrics/task1.json"}  # nothing but task 1 re-ran
     params_diff = json.loads(sh(repo, "dvc", "params", "diff", "--json").stdout)
     assert params_diff["params.yaml"]["task1.epochs"] == {"old": 1, "new": 2, "diff": 1}
     sh(repo, "git", "reset", "--hard", "-q")  # back to the baseline commit
     sh(repo, "dvc", "checkout", "-q")
+
+
+# What each change invalidates, as a user of the pipeline should expect it: a params key
+# re-runs the stages that read it, an edit to a vvpipe module the stages that import it. The
+# table is written out, not derived from dvc.yaml, so a stage that gains an unneeded dependency
+# (or loses a needed one) fails here.
+EXTRACT, CHECK = {"extract"}, {"check_params"}
+PREPARE = {"prepare@task1", "prepare@task3"}
+ANALYZE = {"analyze@task1", "analyze@task3"}
+ENGINEER = {"engineer@task1", "engineer@task2", "engineer@task3", "engineer@task4"}
+AUDIT = {"audit@task1", "audit@task3"}
+TASK2 = {"train_task2", "evaluate_task2"}
+TASK4 = {"train_task4_reference", "train_task4", "evaluate_task4"}
+TRAIN = {"train@task1", "train@task3", "train_task2", "train_task4_reference", "train_task4"}
+EVALUATE = {"evaluate@task1", "evaluate@task3", "evaluate_task2", "evaluate_task4"}
+EVERY_STAGE = CHECK | EXTRACT | PREPARE | ANALYZE | ENGINEER | AUDIT | TRAIN | EVALUATE
+
+PARAMS_INVALIDATE = {  # check_params reads every section: it is stale after any of them
+    ("task1", "epochs"): {"engineer@task1", "train@task1", "evaluate@task1"},
+    ("task2", "epochs"): {"engineer@task2", *TASK2},
+    ("task3", "epochs"): {"engineer@task3", "train@task3", "evaluate@task3"},
+    ("task4", "epochs"): {"engineer@task4", *TASK4},
+    ("task4", "loss", "weights", "l1"): {"train_task4", "evaluate_task4"},
+    ("analyze", "outlier_mad"): ANALYZE,
+    ("engineer", "task1", "min_steps"): {"engineer@task1", "engineer@task2", "engineer@task4"},
+    ("engineer", "task3", "min_steps"): {"engineer@task3"},
+    ("extract", "limits", "max_members"): EXTRACT,
+}
+MODULE_INVALIDATES = {
+    **dict.fromkeys(("errors", "files", "layout", "numerics", "stage"), EVERY_STAGE),
+    "config": EVERY_STAGE - PREPARE - AUDIT,
+    "data": EVERY_STAGE - CHECK - EXTRACT - AUDIT,
+    "custody": PREPARE | ENGINEER | EVALUATE | {"train_task2"},
+    "runtime": ANALYZE | TRAIN | EVALUATE,
+    "settings/train": CHECK | ENGINEER | TRAIN | EVALUATE,
+    "settings/data": CHECK | ANALYZE | ENGINEER,
+    "settings/task2": CHECK | TASK2,
+    "settings/task4": CHECK | TASK4,
+    **dict.fromkeys(("settings/extract", "tarstream"), CHECK | EXTRACT),
+    "settings/sections": CHECK,
+    **dict.fromkeys(("archive", "inventory"), EXTRACT),
+    **dict.fromkeys(("duplicates", "label_check", "prior", "properties", "shift"),
+                    ANALYZE | ENGINEER),
+    "progress": ANALYZE | ENGINEER | TRAIN | EVALUATE,
+    **dict.fromkeys(("analysis", "figures", "reporting"), ANALYZE),
+    **dict.fromkeys(("degradation", "engineering", "matching"), ENGINEER),
+    "audit": AUDIT,
+    **dict.fromkeys(("class_health", "evaluation", "hooks", "models", "recipe", "training"),
+                    TRAIN | EVALUATE),
+    "live": TRAIN,
+    "losses": {"train_task4_reference", "train_task4"},
+    **dict.fromkeys(("callbacks", "task2"), {"train_task2"}),
+    "frontier": {"evaluate_task4"},
+    # The stand-in builder and the experiment reader serve make and the scripts, no stage.
+    **dict.fromkeys(("standin", "standin_profiles", "digit_faults", "experiments"), set()),
+}
+
+
+def stale_stages(repo: Path) -> set[str]:
+    """The stages `dvc status` lists (through DVC's Python API: no process start per call)."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        return set(dvc_repo.status())
+
+
+@pytest.mark.parametrize("key", PARAMS_INVALIDATE, ids=".".join)
+def test_a_params_key_invalidates_only_the_stages_that_read_it(repo, key):
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    section = params
+    for part in key[:-1]:
+        section = section[part]
+    section[key[-1]] = section[key[-1]] * 2 + 1
+    try:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        assert stale_stages(repo) == CHECK | PARAMS_INVALIDATE[key]
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert stale_stages(repo) == set()
+
+
+def test_the_invalidation_table_names_every_module():
+    modules = {str(p.relative_to(REPO / "vvpipe").with_suffix(""))
+               for p in (REPO / "vvpipe").rglob("*.py") if p.stem != "__init__"}
+    assert modules == set(MODULE_INVALIDATES)
+
+
+@pytest.mark.parametrize("module", MODULE_INVALIDATES)
+def test_an_edit_to_a_module_invalidates_only_the_stages_that_import_it(repo, module):
+    path = repo / "vvpipe" / f"{module}.py"
+    original = path.read_text()
+    try:
+        path.write_text(original + "# an edit\n")
+        assert stale_stages(repo) == MODULE_INVALIDATES[module]
+    finally:
+        path.write_text(original)
 
 
 def test_a_task4_loss_change_retrains_only_the_chosen_model(repo):
@@ -156,13 +273,10 @@ def test_a_task4_loss_change_retrains_only_the_chosen_model(repo):
     try:
         set_params(repo, task4={"loss": {"ce_scale": 3.0, "ce_weight": 1.0, "penalise": "all",
                                          "warmup_epochs": 0, "weights": {"l1": 0.5}}})
-        stale = json.loads(sh(repo, "dvc", "status", "--json").stdout)
-        assert set(stale) == {"check_params", "train_task4", "evaluate_task4"}
         # The check reads every section; its output names only the sections, so once it has
         # run nothing below it (extract and on) is stale.
         sh(repo, "dvc", "repro", "-q", "--single-item", "check_params")
-        stale = json.loads(sh(repo, "dvc", "status", "--json").stdout)
-        assert set(stale) == {"train_task4", "evaluate_task4"}
+        assert stale_stages(repo) == {"train_task4", "evaluate_task4"}
     finally:
         (repo / "params.yaml").write_text(original)
         sh(repo, "dvc", "repro", "-q", "--single-item", "check_params")
@@ -176,7 +290,7 @@ def test_audit_is_skipped_without_a_stand_in_manifest(repo):
         inventory["archive"]["kind"] = "user"
         inventory_path.write_text(json.dumps(inventory))
         sh(repo, sys.executable, "stages/audit.py", "task1")
-        audit = json.loads((repo / "metrics/audit_task1.json").read_text())
+        audit = json.loads((repo / "reports/task1/audit.json").read_text())
         assert audit["skipped"] is True and "not the embedded stand-in" in audit["reason"]
     finally:
         inventory_path.write_text(original)
@@ -277,10 +391,11 @@ AVX2_MACHINE = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
 
 
 def task1_metrics(repo: Path, **env: str) -> dict[str, dict]:
-    """metrics/ of the task 1 stages after every one of them ran again (extract to audit)."""
+    """The task 1 stages' evaluation and audit after every one of them ran again (extract to
+    audit)."""
     sh(repo, "dvc", "repro", "-f", "evaluate@task1", "audit@task1", env=env)
-    return {name: json.loads((repo / "metrics" / name).read_text())
-            for name in ("task1.json", "audit_task1.json")}
+    return {name: json.loads((repo / "reports/task1" / name).read_text())
+            for name in ("evaluation.json", "audit.json")}
 
 
 def without_provenance(metrics: dict[str, dict]) -> dict[str, dict]:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from vvpipe.reporting import progress_bar
+from vvpipe.progress import progress_bar
 
 
 class Terminal(io.StringIO):
@@ -22,7 +22,7 @@ def test_on_for_a_terminal_off_for_a_log_and_when_asked(monkeypatch):
 
 
 def test_tqdm_disable_turns_them_off_even_on_a_terminal():
-    code = ("import io; from vvpipe.reporting import progress_bar\n"
+    code = ("import io; from vvpipe.progress import progress_bar\n"
             "class Terminal(io.StringIO):\n    isatty = lambda self: True\n"
             "print(progress_bar(range(3), file=Terminal()).disable)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

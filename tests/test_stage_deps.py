@@ -46,7 +46,9 @@ def closure(script: Path) -> set[str]:
 
 def stages() -> list[tuple[str, str, list[str]]]:
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    return [(name, stage["cmd"].split()[1], stage["deps"]) for name, stage in spec.items()]
+    # A foreach stage keeps its definition under "do".
+    return [(name, body["cmd"].split()[1], body["deps"])
+            for name, stage in spec.items() for body in [stage.get("do", stage)]]
 
 
 @pytest.mark.parametrize("name, script, deps", stages(), ids=[s[0] for s in stages()])

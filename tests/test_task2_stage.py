@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vvpipe import stage
+from vvpipe import custody
 from vvpipe.data import ImageSet, read_split, save_image_sets
 from vvpipe.files import split_digest
 
@@ -26,9 +26,9 @@ def task2_params(**changes) -> dict:
 
 @pytest.fixture
 def workspace(tmp_path, digits: ImageSet) -> Path:
-    """engineered/task1.pt and params.yaml, and nothing of the test set."""
+    """engineered/task2.pt and params.yaml, and nothing of the test set."""
     val = ImageSet(digits.images[:50], digits.labels[:50], digits.files[:50])
-    save_image_sets({"train": digits, "val": val}, tmp_path / "engineered" / "task1.pt")
+    save_image_sets({"train": digits, "val": val}, tmp_path / "engineered" / "task2.pt")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(task2_params()))
     return tmp_path
 
@@ -62,7 +62,7 @@ def add_test_split(workspace: Path, write_digits, monkeypatch) -> None:
     (workspace / "reports" / "inventory.json").write_text(json.dumps(inventory))
     save_image_sets({"test": test.without_labels()}, workspace / "prepared" / "task1.pt")
     monkeypatch.chdir(workspace)  # prepare's own writer, which writes relative to the workspace
-    stage.save_test_labels(test, "task1")
+    custody.save_test_labels(test, "task1")
 
 
 def test_the_original_test_monitoring_is_an_explicit_option_and_says_so(workspace, write_digits,

@@ -1,4 +1,4 @@
-"""train_task4 and evaluate_task4 as processes, in a workspace with task 1's engineered set."""
+"""train_task4 and evaluate_task4 as processes, in a workspace with their engineered set."""
 
 import json
 import os
@@ -24,7 +24,7 @@ def task4_params(**changes) -> dict:
 @pytest.fixture
 def workspace(tmp_path, digits: ImageSet) -> Path:
     val = ImageSet(digits.images[:50], digits.labels[:50], digits.files[:50])
-    save_image_sets({"train": digits, "val": val}, tmp_path / "engineered" / "task1.pt")
+    save_image_sets({"train": digits, "val": val}, tmp_path / "engineered" / "task4.pt")
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "inventory.json").write_text(json.dumps({"archive": {"kind": "test"}}))
     return tmp_path
@@ -62,7 +62,8 @@ def test_a_diverging_loss_is_recorded_as_failed_with_its_settings(workspace):
         assert record["epochs_run"] < 2
     run = run_stage(workspace, "evaluate_task4.py")
     assert run.returncode == 0, run.stderr
-    metrics = json.loads((workspace / "metrics" / "task4.json").read_text())
+    assert json.loads((workspace / "metrics" / "task4.json").read_text()) == {}
+    metrics = json.loads((workspace / "reports/task4/evaluation.json").read_text())
     assert metrics["status"].startswith("chosen failed: training loss became")
     assert "reference failed" in metrics["status"]
     assert metrics["loss"] == task4_params()["task4"]["loss"] and "accuracy" not in metrics

@@ -9,7 +9,8 @@ from original import original_train
 from vvpipe.errors import NonFiniteLossError, ParamsError
 from vvpipe.data import TensorBatches
 from vvpipe.models import ModelTask1, ModelTask3, place
-from vvpipe.training import Trainer, select_device
+from vvpipe.training import Trainer
+from vvpipe.runtime import select_device
 
 
 def original_dataset(image_set):
@@ -116,3 +117,12 @@ def test_select_device():
     if not torch.cuda.is_available():
         with pytest.raises(ParamsError, match="no CUDA GPU"):
             select_device("cuda")
+
+
+def test_the_monitorable_values_are_the_ones_an_epoch_logs():
+    from dataclasses import fields
+
+    from vvpipe.hooks import EpochLog
+    from vvpipe.settings.train import MONITORED
+
+    assert set(MONITORED) == {f.name for f in fields(EpochLog)} - {"epoch", "lr"}

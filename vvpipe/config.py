@@ -190,8 +190,15 @@ def require_device(value: str, key: str) -> None:
 
 
 
-def load(cls: type[T], section: str, path: Path = PARAMS_FILE) -> T:
-    return parse(cls, read_section(section, path), section)
+def load(cls: type[T], section: str, path: Path = PARAMS_FILE, partial: bool = False) -> T:
+    """``section`` of ``path`` as ``cls``. ``partial`` reads only the keys ``cls`` has: the part
+    of a section that a stage shares with the section's own stages (check_params checks the
+    section whole, against its own class)."""
+    values = read_section(section, path)
+    if partial:
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {key: value for key, value in values.items() if key in known}
+    return parse(cls, values, section)
 
 
 def require_choice(value: str, allowed: tuple[str, ...], key: str) -> None:

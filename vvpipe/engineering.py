@@ -55,12 +55,13 @@ class Schedule:
             return math.inf
         return int(self.max_steps // self.epochs) * self.batch_size
 
-    def check_reaches(self, min_steps: int, task: str) -> None:
-        """Fail before any work when the ceiling leaves no room for the size rule's steps."""
+    def check_reaches(self, min_steps: int, run: str, data: str | None = None) -> None:
+        """Fail before any work when the ceiling of ``run``'s schedule leaves no room for the
+        steps the size rule of ``engineer.<data>`` aims for."""
         if math.isfinite(self.ceiling()) and min_steps > self.steps(self.ceiling())["total_steps"]:
-            raise ParamsError(f"{task}.max_steps ({self.max_steps:,}) is below the "
-                              f"engineer.{task}.min_steps ({min_steps:,}) the size rule aims "
-                              "for: raise the ceiling or lower min_steps")
+            raise ParamsError(f"{run}.max_steps ({self.max_steps:,}) is below the "
+                              f"engineer.{data or run}.min_steps ({min_steps:,}) the size rule "
+                              "aims for: raise the ceiling or lower min_steps")
 
     def steps(self, images: int) -> dict[str, int]:
         per_epoch = math.ceil(images / self.batch_size)

@@ -1,13 +1,17 @@
-"""Test-set metrics: per-sample figures plus the original script's per-batch means."""
+"""Classification metrics of a model on a validation split or the test set (per-sample figures
+and the original script's per-batch means), and the headline a metrics file keeps of them."""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from vvpipe.files import atomic_output
 from vvpipe.hooks import Batches
 
 
@@ -49,8 +53,34 @@ def classification_metrics(predictions: Predictions) -> dict[str, float]:
         "cross_entropy": losses.double().mean().item(),
         "batch_mean_accuracy": _batch_means(correct, predictions.batch_sizes),
         "batch_mean_cross_entropy": _batch_means(losses, predictions.batch_sizes),
-        "test_samples": len(predictions.labels),
+        "samples": len(predictions.labels),
     }
+
+
+# What a task's metrics file holds, for every model it evaluates: the figures a user compares
+# across commits and experiments. Everything else an evaluation measures goes to its report.
+HEADLINE = ("accuracy", "cross_entropy", "min_class_recall", "val_accuracy")
+
+
+def on_test(metrics: dict) -> dict:
+    """``metrics`` of a test-set evaluation, with its sample count named ``test_samples``."""
+    return {("test_samples" if key == "samples" else key): value for key, value in metrics.items()}
+
+
+def scored(test: Predictions, val: Predictions) -> dict:
+    """A model's full record: its test figures, per-class test recall and its figures on the
+    validation split every choice was made on."""
+    val_metrics = classification_metrics(val)
+    recall = per_class_recall(test)
+    return {**on_test(classification_metrics(test)),
+            "min_class_recall": min(recall.values()), "recall_per_class": recall,
+            "val_accuracy": val_metrics["accuracy"], "val_cross_entropy": val_metrics["cross_entropy"],
+            "val_samples": val_metrics["samples"]}
+
+
+def headline(record: dict, extra: tuple[str, ...] = ()) -> dict:
+    """The figures of ``record`` a metrics file keeps (``HEADLINE`` and ``extra``)."""
+    return {key: record[key] for key in (*HEADLINE, *extra)}
 
 
 def mean_logit_size(predictions: Predictions) -> float:
@@ -89,3 +119,11 @@ def per_class_recall(predictions: Predictions) -> dict[str, float]:
     predicted = predictions.outputs.argmax(1)
     return {str(int(c)): round((predicted[predictions.labels == c] == c).double().mean().item(), 4)
             for c in predictions.labels.unique()}
+
+
+def write_confusion(path: Path, predictions: Predictions) -> None:
+    """One actual/predicted row per test sample, for DVC's confusion-matrix template."""
+    with atomic_output(path) as partial, open(partial, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["actual", "predicted"])
+        writer.writeheader()
+        writer.writerows(confusion_rows(predictions))

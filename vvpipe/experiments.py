@@ -1,10 +1,9 @@
-"""Comparing DVC experiments: their params and metrics from ``dvc exp show --json``, seeded
-repeats summarised as mean and sd, and the Pareto front of a two-objective trade-off."""
+"""Comparing DVC experiments: their params and metrics from ``dvc exp show --json``, and the
+seeded repeats of one configuration grouped by their params and summarised as mean and sd."""
 
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import subprocess
 import time
@@ -74,17 +73,46 @@ def mean_sd(values: Sequence[float]) -> dict[str, float]:
             "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
-def seeded_groups(experiments: Sequence[Experiment], prefix: str
-                  ) -> dict[str, list[tuple[int, Experiment]]]:
-    """Experiments named ``<prefix><config>-s<seed>``, grouped by config in name order, each
-    group sorted by seed. A config run twice with one seed keeps its last run."""
-    pattern = re.compile(rf"^{re.escape(prefix)}(?P<config>.+)-s(?P<seed>\d+)$")
+def _flat(values: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def grouped_by_params(experiments: Sequence[Experiment], section: str, seed_key: str = "seed",
+                      varied: Sequence[str] | None = None) -> dict[str, list[tuple[int, Experiment]]]:
+    """Experiments grouped by their settings of ``params.yaml:section``, seed aside: the repeats
+    of one configuration, however DVC named them (a grid sweep names them at random). A group
+    is labelled by the keys that set it apart from most groups (``varied`` names the keys to
+    show instead), ``defaults`` when none do; groups come in label order, each sorted by seed.
+    A configuration run twice with one seed keeps its last run."""
+    configs: dict[str, dict[str, Any]] = {}
     groups: dict[str, dict[int, Experiment]] = {}
     for experiment in experiments:
-        match = pattern.match(experiment.name)
-        if match:
-            groups.setdefault(match["config"], {})[int(match["seed"])] = experiment
-    return {config: sorted(runs.items()) for config, runs in sorted(groups.items())}
+        settings = _flat(experiment.params.get(section) or {})
+        seed = settings.pop(seed_key, 0)
+        key = repr(sorted(settings.items()))
+        configs[key] = settings
+        groups.setdefault(key, {})[int(seed)] = experiment
+    labels = {key: _label(settings, list(configs.values()), varied)
+              for key, settings in configs.items()}
+    return {labels[key]: sorted(groups[key].items()) for key in sorted(groups, key=labels.get)}
+
+
+def _label(settings: dict[str, Any], every: list[dict[str, Any]],
+           varied: Sequence[str] | None) -> str:
+    def most_common(name: str) -> Any:
+        values = [repr(config.get(name)) for config in every]
+        return max(set(values), key=values.count)
+
+    names = varied if varied is not None else sorted(settings)
+    shown = [f"{name}={settings.get(name)}" for name in names
+             if varied is not None or repr(settings.get(name)) != most_common(name)]
+    return " ".join(shown) or "defaults"
 
 
 def summarise(runs: Sequence[Any], fields: dict[str, Callable[[Any], float | None]]

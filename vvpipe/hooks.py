@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from vvpipe.errors import ParamsError
+from vvpipe.settings.train import MONITORED
 
 if TYPE_CHECKING:
     from vvpipe.training import Trainer
@@ -30,10 +31,6 @@ class EpochLog:
     val_accuracy: float
 
 
-# What a monitor can watch: the logged values of an epoch.
-MONITORED = tuple(f.name for f in fields(EpochLog) if f.name not in ("epoch", "lr"))
-# Which way is better for each: losses fall, accuracies rise.
-MONITOR_MODES = {name: "max" if name.endswith("accuracy") else "min" for name in MONITORED}
 
 
 class Monitor:

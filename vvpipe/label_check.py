@@ -14,7 +14,7 @@ from torch import nn
 
 from vvpipe.errors import MissingInputError
 from vvpipe.files import atomic_output
-from vvpipe.reporting import progress_bar
+from vvpipe.progress import progress_bar
 
 if TYPE_CHECKING:  # analysis runs this module; its settings are only a type here
     from vvpipe.settings.data import AnalysisSettings

@@ -8,9 +8,13 @@ with CrossEntropyLoss on those probabilities (a double softmax): that is part of
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import nn
+
+from vvpipe.errors import MissingInputError
+from vvpipe.files import atomic_output
 
 
 class ModelTask1(nn.Module):
@@ -107,3 +111,17 @@ def place(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Mod
                 module.register_forward_pre_hook(_default_layout)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     return model.to(device, memory_format=layout)
+
+
+def save_model(model: nn.Module, path: Path) -> None:
+    """A plain state_dict, so it loads into the original model classes too."""
+    with atomic_output(path) as partial:
+        torch.save(model.state_dict(), partial)
+
+
+def load_model(model_class: type[nn.Module], path: Path, device: torch.device) -> nn.Module:
+    if not path.is_file():
+        raise MissingInputError(f"model {path} does not exist: run its train stage first")
+    model = model_class().to(device)
+    model.load_state_dict(torch.load(path, map_location=device))
+    return model

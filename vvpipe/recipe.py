@@ -23,7 +23,8 @@ from vvpipe.evaluation import per_class_recall, predict
 from vvpipe.hooks import Callback, EpochLog
 from vvpipe.models import TASK_MODELS, place
 from vvpipe.settings.train import FixedTaskSettings, TrainSettings
-from vvpipe.training import Trainer, announce_plan, seed_everything
+from vvpipe.training import Trainer, announce_plan
+from vvpipe.runtime import seed_everything
 
 
 @dataclass

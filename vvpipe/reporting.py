@@ -1,15 +1,7 @@
 """What the pipeline tells people: short Markdown summaries of what the analysis and the
-engineering found and did, and progress bars."""
+engineering found and did."""
 
 from __future__ import annotations
-
-import os
-from collections.abc import Iterable
-from typing import Any, TypeVar
-
-from tqdm.auto import tqdm
-
-T = TypeVar("T")
 
 
 def _share(part: int, whole: int) -> str:
@@ -72,14 +64,3 @@ def analysis_markdown(summary: dict) -> str:
                      f"{s['p_value']:.1e} | {s['standardised_mean_difference']:+.2f} | "
                      f"{s['spread_ratio']:.2f} | {'**yes**' if s['shifted'] else 'no'} |")
     return "\n".join(lines) + "\n"
-
-
-def progress_bar(iterable: Iterable[T], enabled: bool = True, **options: Any) -> Iterable[T]:
-    """A tqdm bar that follows tqdm's own rules: off when the output is not a terminal (queue and
-    CI logs stay free of carriage returns) and whatever ``TQDM_DISABLE`` says when it is set."""
-    if not enabled:
-        options["disable"] = True
-    elif "TQDM_DISABLE" not in os.environ:
-        # An explicit argument would override the environment variable; None means "not a tty".
-        options["disable"] = None
-    return tqdm(iterable, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -15,32 +14,11 @@ from torch import nn
 
 from vvpipe.errors import CheckpointError, NonFiniteLossError, ParamsError
 from vvpipe.hooks import Batches, Callback, EpochLog, Monitor
-from vvpipe.reporting import progress_bar
+from vvpipe.progress import progress_bar
 from vvpipe.settings.train import TrainSettings
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def select_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when a GPU is visible, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ParamsError(f"device {name!r} requested but no CUDA GPU is visible")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every random source and make torch pick deterministic kernels."""
-    # cuBLAS needs this workspace setting to be deterministic; harmless on the CPU.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = False
 
 
 def planned_steps(images: int, batch_size: int, epochs: int, max_steps: int, where: str) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vvpipe.config import require, require_choice
-from vvpipe.hooks import MONITOR_MODES, MONITORED
-from vvpipe.settings.train import TrainSettings
+from vvpipe.settings.train import MONITOR_MODES, MONITORED, TrainSettings
 
 
 SCHEDULERS = ("none", "plateau", "cosine", "step", "onecycle")

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from vvpipe.config import require, require_device
 
+# What a run's monitor can watch: the values the trainer logs after every epoch (its EpochLog).
+MONITORED = ("train_loss", "val_loss", "val_accuracy")
+# Which way is better for each: losses fall, accuracies rise.
+MONITOR_MODES = {name: "max" if name.endswith("accuracy") else "min" for name in MONITORED}
 
 @dataclass(frozen=True)
 class TrainSettings:
