@@ -229,9 +229,12 @@ MODULE_INVALIDATES = {
 
 def stale_stages(repo: Path) -> set[str]:
     """The stages `dvc status` lists (through DVC's Python API: no process start per call)."""
+    from contextlib import chdir
+
     from dvc.repo import Repo
 
-    with Repo(str(repo)) as dvc_repo:
+    # From inside the repository, as the CLI runs: elsewhere DVC names stages by their path.
+    with chdir(repo), Repo(".") as dvc_repo:
         return set(dvc_repo.status())
 
 
