@@ -143,22 +143,46 @@ def _header_number(field: bytes) -> int | None:
         return None
 
 
+def _refilled(stream: io.BufferedReader, buffer: bytes, at: int, need: int) -> bytes:
+    """The bytes from offset ``at`` of ``buffer`` on, with at least ``need`` of them unless the
+    stream ends first; an ``at`` past the buffer's end skips that much of the stream."""
+    behind = at - len(buffer)
+    while behind > 0 and (skipped := len(stream.read(min(behind, 1 << 20)))):
+        behind -= skipped
+    rest = buffer[at:]
+    return rest + stream.read(max(need - len(rest), 1 << 20))
+
+
 def _count_raw(archive: Path, limits: ExtractLimits) -> None:
-    """A first look at the raw 512-byte headers, a few microseconds a member: the member count
-    and every declared size against the caps, before tarfile parses anything and before a file
-    is written. It never accepts an archive: where a header is not plain (no ustar magic, as
-    after a misread size; a global pax size), it stops and leaves the rest to tarfile's pass."""
+    """A first look at the raw 512-byte headers, about a microsecond a member (the stream is
+    read a megabyte at a time and each header sliced in place): the member count and every
+    declared size against the caps, before tarfile parses anything and before a file is
+    written. It never accepts an archive: where a header is not plain (no ustar magic, as after
+    a misread size, or tar's end marker; a global pax size), it stops and leaves the rest to
+    tarfile's pass."""
     count = total = 0
     size_override = name_override = None
     with open(archive, "rb") as raw, io.BufferedReader(_StrictXz(raw), 1 << 20) as stream:
-        while len(block := stream.read(BLOCK)) == BLOCK and block.strip(b"\0"):
-            kind, size = block[156:157], _header_number(block[124:136])
-            if size is None or size < 0 or block[257:262] != b"ustar":
+        buffer, at = b"", 0
+        while True:
+            if at + BLOCK > len(buffer):
+                buffer, at = _refilled(stream, buffer, at, BLOCK), 0
+                if len(buffer) < BLOCK:
+                    return
+            if buffer[at + 257:at + 262] != b"ustar":
                 return
+            header, kind = at, buffer[at + 156:at + 157]
+            size = _header_number(buffer[at + 124:at + 136])
+            if size is None or size < 0:
+                return
+            at += BLOCK
+            padded = -(-size // BLOCK) * BLOCK
             if kind in EXTENDED_TYPES:
                 if size > MAX_HEADER_BYTES:
                     return  # _BoundedTarInfo refuses it with the header's offset
-                body = stream.read(-(-size // BLOCK) * BLOCK)[:size]
+                if at + padded > len(buffer):
+                    buffer, at = _refilled(stream, buffer, at, padded), 0
+                body, at = buffer[at:at + size], at + padded
                 if kind == tarfile.XGLTYPE and b" size=" in body:
                     return
                 if kind == tarfile.GNUTYPE_LONGNAME:
@@ -173,18 +197,17 @@ def _count_raw(archive: Path, limits: ExtractLimits) -> None:
                 continue
             if size_override is not None:
                 size, size_override = size_override, None
+                padded = -(-size // BLOCK) * BLOCK
             count += 1
-            is_data = kind in tarfile.REGULAR_TYPES or kind not in tarfile.SUPPORTED_TYPES
-            if not is_data:
-                size = 0
+            if not (kind in tarfile.REGULAR_TYPES or kind not in tarfile.SUPPORTED_TYPES):
+                size = padded = 0  # tarfile reads no data after a link, folder or device
             total += size
             if (count > limits.max_members or size > limits.max_member_bytes
                     or total > limits.max_total_bytes):
-                name = name_override or block[:100].split(b"\0", 1)[0]
+                name = name_override or buffer[header:header + 100].split(b"\0", 1)[0]
                 limits.check(shown_name(name.decode("utf-8", "surrogateescape")), count, size, total)
             name_override = None
-            if size:
-                stream.read(-(-size // BLOCK) * BLOCK)
+            at += padded
 
 
 def count_members(archive: Path, limits: ExtractLimits) -> None:
