@@ -77,11 +77,11 @@ def main() -> None:
                      "min_val_recall": record["min_val_recall"],
                      "val_recall_per_class": record["val_recall_per_class"],
                      "dead_from_epoch": {str(c): e for c, e in dead_from.items() if e is not None},
-                     "seconds": record["seconds"], "class_health": health,
+                     "seconds": result.timings[0]["seconds"], "class_health": health,
                      "class_health_on_training_sample": on_train[-1].history})
         print(f"{args.profile} {args.task} seed {seed}: val {record['val_accuracy']:.4f}, lowest "
               f"class recall {record['min_val_recall']:.3f}, dead classes (from epoch) "
-              f"{runs[-1]['dead_from_epoch'] or 'none'}, {record['seconds']:.0f} s", flush=True)
+              f"{runs[-1]['dead_from_epoch'] or 'none'}, {runs[-1]['seconds']:.0f} s", flush=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results[f"{args.profile} {args.task}"] = {
         "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or None,

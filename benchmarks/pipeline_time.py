@@ -2,7 +2,7 @@
 
 In a scratch copy of the repository (the project's files, none of its outputs) it builds the
 profile's stand-in, runs one `dvc repro` and times each stage as DVC announces it, then times a
-no-op `dvc repro`. From the training records it adds
+no-op `dvc repro`. From the training stages' timing logs (logs/timing/) it adds
 each training stage's samples/s and the share of its epochs spent validating. Writes
 studies/timing.json under "pipeline" → the profile, and prints a table.
 
@@ -28,14 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scratch import ENV, REPO, scratch_copy, sh  # noqa: E402
 from vvpipe.standin_profiles import PROFILES  # noqa: E402
 
-# Each training stage's record and where its timing sits in it.
-TRAINING_RECORDS = {
-    "train@task1": ("reports/task1/training.json", "attempts"),
-    "train@task3": ("reports/task3/training.json", "attempts"),
-    "train_task2": ("reports/task2/training.json", None),
-    "train_task4_reference": ("reports/task4/training_reference.json", None),
-    "train_task4": ("reports/task4/training_chosen.json", None),
+# Each training stage's timing log (stage.write_timing) and whether it lists attempts.
+TRAINING_LOGS = {
+    "train@task1": True, "train@task3": True, "train_task2": False,
+    "train_task4_reference": False, "train_task4": False,
 }
+LOG_NAMES = {"train_task4": "train_task4_chosen"}
 
 
 def timed(repo: Path, *command: str) -> float:
@@ -45,9 +43,9 @@ def timed(repo: Path, *command: str) -> float:
 
 
 def training_figures(repo: Path, stage: str) -> dict:
-    path, attempts = TRAINING_RECORDS[stage]
-    record = json.loads((repo / path).read_text())
-    runs = record[attempts] if attempts else [record]
+    log = repo / "logs" / "timing" / f"{LOG_NAMES.get(stage, stage)}.json"
+    record = json.loads(log.read_text())
+    runs = record["attempts"] if TRAINING_LOGS[stage] else [record]
     training = sum(run["training_seconds"] for run in runs)
     validation = sum(run["validation_seconds"] for run in runs)
     return {"runs": len(runs),
@@ -94,7 +92,7 @@ def run(profile: str, root: Path) -> dict:
         "dvc_repro_s": repro_seconds,
         "total_s": round(stages["stand-in"] + repro_seconds, 1),
         "no_op_repro_s": timed(repo, "dvc", "repro"),
-        "training": {stage: training_figures(repo, stage) for stage in TRAINING_RECORDS
+        "training": {stage: training_figures(repo, stage) for stage in TRAINING_LOGS
                      if stage in stages},
         "gpu": "not measured (no GPU on the machine that ran it)",
     }

@@ -55,6 +55,8 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
         metrics = json.loads((repo / "reports" / task / "evaluation.json").read_text())
         engineering = json.loads((repo / "reports" / task / "engineering.json").read_text())
         training = json.loads((repo / "reports" / task / "training.json").read_text())
+        attempt_timings = json.loads(
+            (repo / "logs" / "timing" / f"train@{task}.json").read_text())["attempts"]
         matching = engineering["test_matching"] or {}
         entry[task] = {
             "raw": raw,
@@ -75,10 +77,11 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
             "test_prior_error": prior_errors(engineering["test_prior"], manifest),
             "balanced_to": engineering["sizing"]["balanced_to"],
             "order_attempts": len(training["attempts"]),
-            "attempts": [{k: a[k] for k in ("attempt", "init_seed", "epochs_run", "val_accuracy",
-                                            "min_val_recall", "dead_classes", "seconds")}
-                         for a in training["attempts"]],
-            "audit": json.loads((repo / "metrics" / f"audit_{task}.json").read_text()),
+            "attempts": [{**{k: a[k] for k in ("attempt", "init_seed", "epochs_run",
+                                               "val_accuracy", "min_val_recall", "dead_classes")},
+                          "seconds": timing["seconds"]}
+                         for a, timing in zip(training["attempts"], attempt_timings)],
+            "audit": json.loads((repo / "reports" / task / "audit.json").read_text()),
         }
     timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
     entry["threads"] = int(os.environ.get("OMP_NUM_THREADS", 0)) or None

@@ -6,8 +6,8 @@ plot of dvc.yaml) and a Markdown table on stdout.
     python scripts/task2_ablation.py --series   # the series again from studies/task2_ablation.json
 
 Reads the experiments of HEAD and of the given commits (queued by scripts/task2_ablation.sh),
-grouped by their task2 params with the seed aside. Wall times come from each experiment's reports/task2/training.json:
-runs of one torch thread, two side by side on two cores.
+grouped by their task2 params with the seed aside. A row's cost is its epochs run: wall times
+stay out of what an experiment commits (they are in each run's untracked logs/timing/).
 """
 
 import json
@@ -32,7 +32,6 @@ FIELDS = {
     **{f"{model}_{split}_accuracy": figure(model, key)
        for model in MODELS for split, key in (("val", "val_accuracy"), ("test", "accuracy"))},
     "epochs_run": lambda run: run[1]["training"]["epochs_run"],
-    "wall_seconds": lambda run: run[1]["training"]["wall_seconds"],
 }
 
 
@@ -75,21 +74,17 @@ def main() -> None:
                      "stopped_early": sum(report["training"]["stopped_early"]
                                          for _, report in with_reports),
                      "stop_reasons": sorted(set(stops))})
-    stage.write_json(OUT / "task2_ablation.json", {
-        "rows": rows,
-        "wall_seconds_total": sum(row["wall_seconds"]["mean"] * len(row["seeds"]) for row in rows),
-        "note": "wall seconds: one torch thread per run, two runs side by side on two cores",
-    })
+    stage.write_json(OUT / "task2_ablation.json", {"rows": rows})
     write_series(rows, OUT / "task2_ablation")
 
     print("| row | seeds | val final | val best | val SWA | test final | test best | test SWA "
-          "| epochs | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| epochs |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         cells = [text(row[f"{m}_{s}_accuracy"], len(row["seeds"])) for s in ("val", "test")
                  for m in MODELS]
         print(f"| {row['row']} | {len(row['seeds'])} | " + " | ".join(cells) +
-              f" | {row['epochs_run']['mean']:.1f} | {row['wall_seconds']['mean']:.0f} |")
+              f" | {row['epochs_run']['mean']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,9 @@ headline; reports/<task>/evaluation.json everything measured, with the run's pro
 from pathlib import Path
 
 from vvpipe import custody, models, numerics, runtime, stage
-from vvpipe.data import batches
 from vvpipe.evaluation import headline, predict, scored, write_confusion
 from vvpipe.models import TASK_MODELS
-from vvpipe.recipe import held_out_batches
+from vvpipe.recipe import held_out_batches, scoring_batches
 from vvpipe.settings.train import FixedTaskSettings
 
 
@@ -20,8 +19,7 @@ def main() -> None:
 
     # Batched as the original test loader is, for the per-batch means.
     predictions = predict(model, held_out_batches(test, settings, device))
-    record = scored(predictions, predict(model, batches(sets["val"], settings.batch_size, False,
-                                                        0, device)))
+    record = scored(predictions, predict(model, scoring_batches(sets["val"], settings, device)))
     record.update(train_samples=len(sets["train"]), epochs=settings.epochs,
                   archive=stage.archive_identity(), provenance=numerics.provenance(device))
     stage.write_json(Path("reports") / task / "evaluation.json", record)

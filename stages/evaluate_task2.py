@@ -6,10 +6,9 @@ everything measured and the run's record."""
 from pathlib import Path
 
 from vvpipe import custody, models, numerics, runtime, stage
-from vvpipe.data import batches
 from vvpipe.evaluation import headline, predict, scored, write_confusion
 from vvpipe.models import ModelTask1
-from vvpipe.recipe import held_out_batches
+from vvpipe.recipe import held_out_batches, scoring_batches
 from vvpipe.settings.task2 import Task2Settings
 
 MODELS = ("final", "best", "swa")
@@ -18,7 +17,7 @@ MODELS = ("final", "best", "swa")
 def main() -> None:
     settings, device, sets = runtime.setup(Task2Settings, "task2", Path("engineered/task2.pt"))
     test_batches = held_out_batches(custody.labelled_test_set("task1"), settings, device)
-    val_batches = batches(sets["val"], settings.batch_size, False, 0, device)
+    val_batches = scoring_batches(sets["val"], settings, device)
     training = stage.read_json(Path("reports/task2/training.json"))
 
     records = {}

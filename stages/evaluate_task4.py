@@ -8,12 +8,11 @@ import math
 from pathlib import Path
 
 from vvpipe import custody, models, numerics, runtime, stage
-from vvpipe.data import batches
 from vvpipe.evaluation import (Predictions, evaluate, logit_size_metrics, mean_logit_size,
                                on_test, per_class_recall, write_confusion)
 from vvpipe.frontier import logit_size_bound, temperature_curve, temperature_for
 from vvpipe.models import ModelTask4
-from vvpipe.recipe import held_out_batches
+from vvpipe.recipe import held_out_batches, scoring_batches
 from vvpipe.settings.task4 import Task4Settings
 
 REPORT = Path("reports/task4/evaluation.json")
@@ -66,7 +65,7 @@ def main() -> None:
         if variant == "chosen":
             write_confusion(Path("reports/task4/confusion.csv"), predictions)
         val_metrics, val_predictions = evaluate(
-            model, batches(sets["val"], settings.batch_size, False, settings.seed, device))
+            model, scoring_batches(sets["val"], settings, device))
         validation[variant] = {"accuracy": val_metrics["accuracy"],
                                "cross_entropy": val_metrics["cross_entropy"],
                                "mean_logit_size": mean_logit_size(val_predictions)}

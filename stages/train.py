@@ -26,9 +26,12 @@ def main() -> None:
     stage.write_json(Path("reports") / task / "training.json", {
         "train_images": len(train), "val_images": len(val), "epochs": settings.epochs,
         "min_class_recall": settings.min_class_recall, "order_attempts": settings.order_attempts,
-        **result.plan, "attempts": result.attempts,
-        "chosen_attempt": result.attempts[result.chosen]["attempt"],
-        "seconds": round(sum(a["seconds"] for a in result.attempts), 1)})
+        "planned_steps": result.plan["planned_steps"], "attempts": result.attempts,
+        "chosen_attempt": result.attempts[result.chosen]["attempt"]})
+    stage.write_timing(f"train@{task}", {
+        "seconds": round(sum(t["seconds"] for t in result.timings), 1),
+        **{k: v for k, v in result.plan.items() if k != "planned_steps"},
+        "attempts": result.timings})
 
 
 if __name__ == "__main__":

@@ -91,10 +91,12 @@ def main() -> None:
         "swa_start_epoch": callbacks.swa.start_epoch if callbacks.swa else None,
         "swa_averaged_epochs": callbacks.swa.n_averaged if callbacks.swa else 0,
         "final_lr": optimizer.param_groups[0]["lr"],
-        "resumed_from_epoch": int(resume.stem.split("-")[1]) if resume else None,
-        # Of this process only: a resumed run's earlier part is not included.
-        "wall_seconds": round(seconds, 1), **trainer.timing(),
     })
+    # Of this process only: a resumed run's earlier part is not included. Whether it resumed
+    # is the run's history, not its result (a resumed run ends on the same figures).
+    stage.write_timing("train_task2", {
+        "wall_seconds": round(seconds, 1), **trainer.timing(),
+        "resumed_from_epoch": int(resume.stem.split("-")[1]) if resume else None})
     if settings.checkpoint.enabled:
         mark_finished(CHECKPOINTS)
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import torch
 
 from vvpipe import models, runtime, stage
-from vvpipe.data import batches, stratified_subset
+from vvpipe.data import stratified_subset
 from vvpipe.evaluation import mean_logit_size, predict
 from vvpipe.live import DVCLiveLogger
 from vvpipe.losses import LogitSizeLoss, PenaltyWarmup
 from vvpipe.settings.task4 import PLAIN_CROSS_ENTROPY, Task4Settings
 from vvpipe.models import ModelTask4
-from vvpipe.recipe import fixed_setup, held_out_batches, train_batches
+from vvpipe.recipe import fixed_setup, held_out_batches, scoring_batches, train_batches
 from vvpipe.errors import NonFiniteLossError
 from vvpipe.training import Trainer, announce_plan
 
@@ -34,7 +34,7 @@ def main() -> None:
     model, optimizer = fixed_setup(ModelTask4, settings, device)
     loss = LogitSizeLoss(loss_settings)
     # Unshuffled, so measuring the curve draws nothing from the validation loader's generator.
-    curve_batches = batches(sets["val"], settings.batch_size, False, settings.seed, device)
+    curve_batches = scoring_batches(sets["val"], settings, device)
 
     def validation_logit_size(trainer: Trainer) -> dict[str, float]:
         return {"val_logit_size": mean_logit_size(predict(model, curve_batches))}
@@ -63,8 +63,9 @@ def main() -> None:
         "status": status, "loss": dataclasses.asdict(loss_settings),
         "train_images": len(train), "engineered_images": len(sets["train"]),
         "epochs": settings.epochs, "epochs_run": len(trainer.history),
-        "wall_seconds": round(seconds, 1), **trainer.timing(),
     })
+    stage.write_timing(f"train_task4_{variant}", {"wall_seconds": round(seconds, 1),
+                                                  **trainer.timing()})
 
 
 if __name__ == "__main__":

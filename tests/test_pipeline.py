@@ -156,6 +156,24 @@ def test_the_plots_page_draws_every_declared_plot_offline(repo):
     assert page.count("vegaEmbed('#") == sum(r[0]["type"] == "vega" for r in declared.values())
 
 
+TRAINING_STAGES = ("train@task1", "train_task2", "train_task4")
+
+
+def test_a_rerun_of_a_committed_run_leaves_git_status_clean(repo):
+    """What a fresh clone's `make run` does to a commit that holds its results, stage by stage:
+    the same inputs give the same outputs, byte for byte, and the run's timings go to the
+    untracked logs/timing/, so neither dvc.lock nor any tracked report changes."""
+    assert sh(repo, "git", "status", "--porcelain").stdout == ""
+    rerun = sh(repo, "dvc", "repro", "--force", "--single-item", *TRAINING_STAGES)
+    assert rerun.stdout.count("Running stage") == len(TRAINING_STAGES)
+    assert sh(repo, "git", "status", "--porcelain").stdout == ""
+    assert "up to date" in sh(repo, "dvc", "status").stdout
+    for name in ("train@task1", "train_task2", "train_task4_chosen"):
+        timing = json.loads((repo / "logs/timing" / f"{name}.json").read_text())
+        seconds = timing.get("seconds", timing.get("wall_seconds"))
+        assert seconds > 0 and f"{name}: " in rerun.stdout
+
+
 def test_an_experiment_shows_in_exp_show_and_metrics_diff(repo):
     sh(repo, "dvc", "exp", "run", "-S", "task1.epochs=2", "-n", "two-epochs")
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
@@ -376,7 +394,8 @@ def test_a_killed_task2_run_resumes_under_dvc_repro_with_the_same_result(repo):
         resumed = sh(repo, "dvc", "repro", "train_task2")
         assert "task2: resuming from checkpoints/task2/epoch-" in resumed.stdout
         training = json.loads((repo / "reports/task2/training.json").read_text())
-        assert training["epochs_run"] == 300 and training["resumed_from_epoch"] >= 10
+        timing = json.loads((repo / "logs/timing/train_task2.json").read_text())
+        assert training["epochs_run"] == 300 and timing["resumed_from_epoch"] >= 10
         after_resume = {n: torch.load(repo / f"models/task2/{n}.pt") for n in ("final", "swa")}
 
         shutil.rmtree(checkpoints)

@@ -79,6 +79,13 @@ class ClassHealth(Callback):
                                    f"for {self.patience} epochs and is not coming back "
                                    f"(epoch {log.epoch})")
 
+    def last_recall(self) -> dict[str, float]:
+        """Each present class's validation recall at the last epoch seen, rounded as the
+        evaluation records round it."""
+        last = self.history[-1]
+        return {str(c): round(recall, 4)
+                for c, (recall, images) in enumerate(zip(last["recall"], last["images"])) if images}
+
     def state_dict(self) -> dict[str, Any]:
         return {"history": self.history, "dead_for": self.dead_for,
                 "dead_classes": self.dead_classes}

@@ -19,7 +19,6 @@ from torch import nn
 
 from vvpipe.class_health import ClassHealth
 from vvpipe.data import ImageSet, TensorBatches, batches
-from vvpipe.evaluation import per_class_recall, predict
 from vvpipe.hooks import Callback, EpochLog
 from vvpipe.models import TASK_MODELS, place
 from vvpipe.settings.train import FixedTaskSettings, TrainSettings
@@ -33,7 +32,8 @@ class FitResult:
     chosen: int  # index into attempts
     weights: dict[str, torch.Tensor]
     history: list[EpochLog]
-    plan: dict
+    plan: dict  # announce_plan's: the planned steps, the measured speed and time
+    timings: list[dict]  # each attempt's wall times and speed, apart from its record
 
 
 def fixed_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.SGD:
@@ -73,6 +73,13 @@ def held_out_batches(held_out: ImageSet, settings: TrainSettings,
     return batches(held_out, settings.batch_size, settings.shuffle_test, settings.seed + 1, device)
 
 
+def scoring_batches(images: ImageSet, settings: TrainSettings,
+                    device: torch.device) -> TensorBatches:
+    """Batches of ``images`` in their stored order, for scoring a model on a split: nothing is
+    drawn, so no generator is involved."""
+    return batches(images, settings.batch_size, False, 0, device)
+
+
 def reordered(train: ImageSet, seed: int) -> ImageSet:
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     return ImageSet(train.images[order], train.labels[order], [train.files[i] for i in order])
@@ -86,9 +93,10 @@ def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: Imag
     ``stop_dead_runs`` False lets a run with a dead class go on to its last epoch (to watch
     whether the class ever comes back); ``watchers`` makes extra callbacks for each attempt."""
     attempts: list[dict] = []
+    timings: list[dict] = []
     best: tuple[float, int, dict, list] | None = None
     plan: dict = {}
-    val_batches = batches(val, settings.batch_size, False, settings.seed + 1, device)
+    val_batches = scoring_batches(val, settings, device)
     for attempt in range(settings.order_attempts):
         started = time.perf_counter()
         seed = settings.seed + attempt
@@ -105,7 +113,7 @@ def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: Imag
                           progress=progress)
         ordered_batches = batches(ordered, settings.batch_size, settings.shuffle_train, seed, device)
         history = trainer.fit(ordered_batches, val_batches, settings.epochs)
-        recall = per_class_recall(predict(model, val_batches))
+        recall = health.last_recall()
         record = {
             "attempt": attempt + 1, "init_seed": seed,
             "order": "as stored" if attempt == 0 else f"permuted with seed {seed}",
@@ -113,9 +121,10 @@ def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: Imag
             "val_accuracy": history[-1].val_accuracy, "val_loss": history[-1].val_loss,
             "val_recall_per_class": recall, "min_val_recall": min(recall.values()),
             "dead_classes": health.dead_classes,
-            "class_health": health.history,
-            "seconds": round(time.perf_counter() - started, 1), **trainer.timing()}
+            "class_health": health.history}
         attempts.append(record)
+        timings.append({"attempt": attempt + 1,
+                        "seconds": round(time.perf_counter() - started, 1), **trainer.timing()})
         print(f"{task} attempt {attempt + 1} (initial weights seed {seed}): "
               f"{len(history)} epochs, val accuracy {record['val_accuracy']:.4f}, lowest class "
               f"recall {record['min_val_recall']:.3f}"
@@ -128,7 +137,7 @@ def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: Imag
         if record["min_val_recall"] >= settings.min_class_recall and not health.dead_classes:
             break
     _, chosen, weights, history = best
-    return FitResult(attempts, chosen, weights, history, plan)
+    return FitResult(attempts, chosen, weights, history, plan, timings)
 
 
 def original_run(task: str, settings: TrainSettings, train: ImageSet, test: ImageSet,

@@ -26,6 +26,21 @@ def write_text(path: Path, text: str) -> None:
         partial.write_text(text)
 
 
+# Where a run's timings go: they change on every run, so they are kept out of every output DVC
+# hashes and git tracks (a re-run of a commit then leaves `git status` clean). Timing studies
+# are the benchmarks' job (studies/timing.json).
+TIMING_LOG = Path("logs/timing")
+
+
+def write_timing(stage_name: str, record: dict) -> None:
+    """This run's wall times and speeds of ``stage_name``, in logs/timing/<stage>.json (not
+    tracked), and on the console."""
+    write_json(TIMING_LOG / f"{stage_name}.json", record)
+    shown = ", ".join(f"{key} {value}" for key, value in record.items()
+                      if isinstance(value, (int, float)) and not isinstance(value, bool))
+    print(f"{stage_name}: {shown} (logs/timing/{stage_name}.json)")
+
+
 def read_json(path: Path) -> Any:
     if not path.is_file():
         raise MissingInputError(f"{path} does not exist: run the stage that writes it first")
