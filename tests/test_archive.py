@@ -114,3 +114,17 @@ def test_only_the_folders_0_to_9_are_labels(tmp_path, folder):
     image_set = read_split(root)
     assert image_set.labels.tolist() == [3]
     assert [s["reason"] for s in image_set.skipped] == ["folder name is not a digit label 0-9"]
+
+
+def test_a_bug_while_unpacking_keeps_its_traceback(tmp_path, monkeypatch):
+    """Only tarfile's and lzma's own calls are mapped to "malformed archive": a ValueError of
+    the project's member check is a bug, and reaches the user as one."""
+    from vvpipe import archive as archive_module
+
+    def broken_check(self, member):
+        raise ValueError("a bug in the member check")
+
+    monkeypatch.setattr(archive_module._MemberCheck, "__call__", broken_check)
+    archive = make_archive(tmp_path / "good.tar.xz", [GOOD, *REQUIRED])
+    with pytest.raises(ValueError, match="a bug in the member check"):
+        safe_extract(archive, tmp_path / "data")

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from vvpipe.errors import ArchiveError
 from vvpipe.layout import SPLITS, TASKS
-from vvpipe.tarstream import ExtractLimits, count_members, shown_name, walk
+from vvpipe.tarstream import ExtractLimits, count_members, extract, members, shown_name
 
 ROOT = "data"
 T = TypeVar("T")
@@ -165,14 +165,10 @@ def staged_extract(archive: Path, beside: Path, limits: ExtractLimits) -> Iterat
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=beside.parent))
     try:
         check = _MemberCheck(limits)
-
-        def unpack(tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        for tar, member in members(archive):
             if (name := check(member)) is not None:
                 member.name = name
-                # The "data" filter is a second line of defence behind the checks.
-                tar.extract(member, staging, filter="data")
-
-        walk(archive, unpack)
+                extract(archive, tar, member, staging)
         check.finish(archive)
         yield staging / ROOT
     finally:

@@ -9,7 +9,8 @@ import io
 import lzma
 import re
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def _count_raw(archive: Path, limits: ExtractLimits) -> None:
 
 
 def count_members(archive: Path, limits: ExtractLimits) -> None:
-    """The first pass (``_count_raw``). What it cannot read is left for ``walk`` to report with
+    """The first pass (``_count_raw``). What it cannot read is left for ``members`` to report with
     its position, except the machine's refusals (an unreadable file), which are final."""
     try:
         _count_raw(archive, limits)
@@ -226,32 +227,50 @@ def count_members(archive: Path, limits: ExtractLimits) -> None:
         pass
 
 
-def walk(archive: Path, visit: Callable[[tarfile.TarFile, tarfile.TarInfo], None]) -> None:
-    """``visit`` every member of ``archive`` in order, from a stream that is read to its end;
-    everything after tar's end marker must be zeros. Malformed input raises ``ArchiveError``
-    naming where it happened, the machine's refusals ``StorageError``."""
-    position = ""
+@contextmanager
+def _input_errors(archive: Path, action: str, where: Callable[[], str]) -> Iterator[None]:
+    """What tarfile, lzma and the OS raise on malformed input or a refusing machine, as one
+    ``ArchiveError`` saying ``where()`` it happened, or a ``StorageError``. Only tarfile's and
+    lzma's own calls run under it: an error of the project's code keeps its traceback."""
     try:
+        yield
+    except ArchiveError:
+        raise
+    except OSError as error:
+        if (mapped := storage_error(error, f"cannot {action} {archive}")) is not None:
+            raise mapped from error
+        if isinstance(error, MALFORMED):
+            raise _malformed(archive, where(), error) from error
+        raise
+    except MALFORMED as error:
+        raise _malformed(archive, where(), error) from error
+
+
+def members(archive: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    """Every member of ``archive`` in order, from a stream that is read to its end; everything
+    after tar's end marker must be zeros. Malformed input raises ``ArchiveError`` naming where
+    it happened, the machine's refusals ``StorageError``. What the caller does with a member
+    (between two members) is not under that mapping: use ``extract`` to unpack one."""
+    position = [""]
+    with _input_errors(archive, "unpack", lambda: position[0]):
         with open(archive, "rb") as raw, io.BufferedReader(_StrictXz(raw), 1 << 20) as stream:
             with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as tar:
                 while (member := tar.next()) is not None:
                     tar.members.clear()  # a stream needs none of them back: memory stays flat
-                    position = f" at member {shown_name(member.name)}"
-                    visit(tar, member)
-                    position = f" after member {shown_name(member.name)}"
+                    position[0] = f" after member {shown_name(member.name)}"
+                    yield tar, member
                 while block := tar.fileobj.read(1 << 20):
                     if block.strip(b"\0"):
-                        raise ArchiveError(f"archive {archive} has a broken tar header{position}")
-    except ArchiveError:
-        raise
-    except OSError as error:
-        if (mapped := storage_error(error, f"cannot unpack {archive}")) is not None:
-            raise mapped from error
-        if isinstance(error, MALFORMED):
-            raise _malformed(archive, position, error) from error
-        raise
-    except MALFORMED as error:
-        raise _malformed(archive, position, error) from error
+                        raise ArchiveError(f"archive {archive} has a broken tar header"
+                                           f"{position[0]}")
+
+
+def extract(archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, folder: Path) -> None:
+    """Unpack ``member`` (from ``members``) under ``folder``, tarfile's "data" filter on as a
+    second line of defence; malformed input as in ``members``."""
+    where = f" at member {shown_name(member.name)}"
+    with _input_errors(archive, "unpack", lambda: where):
+        tar.extract(member, folder, filter="data")
 
 
 def _malformed(archive: Path, position: str, error: Exception) -> ArchiveError:
