@@ -251,18 +251,18 @@ def members(archive: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
     after tar's end marker must be zeros. Malformed input raises ``ArchiveError`` naming where
     it happened, the machine's refusals ``StorageError``. What the caller does with a member
     (between two members) is not under that mapping: use ``extract`` to unpack one."""
-    position = [""]
-    with _input_errors(archive, "unpack", lambda: position[0]):
+    position = ""
+    with _input_errors(archive, "unpack", lambda: position):
         with open(archive, "rb") as raw, io.BufferedReader(_StrictXz(raw), 1 << 20) as stream:
             with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as tar:
                 while (member := tar.next()) is not None:
                     tar.members.clear()  # a stream needs none of them back: memory stays flat
-                    position[0] = f" after member {shown_name(member.name)}"
+                    position = f" after member {shown_name(member.name)}"
                     yield tar, member
                 while block := tar.fileobj.read(1 << 20):
                     if block.strip(b"\0"):
                         raise ArchiveError(f"archive {archive} has a broken tar header"
-                                           f"{position[0]}")
+                                           f"{position}")
 
 
 def extract(archive: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, folder: Path) -> None:
