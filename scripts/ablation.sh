@@ -17,3 +17,8 @@ queue t3-seed2             -S engineer.task3.seed=2                         eval
 # One remedy off at a time.
 queue t1-no-size-rule      -S engineer.task1.min_steps=0                    evaluate@task1
 queue t3-no-matching       -S engineer.task3.match_test=false               evaluate@task3
+# Task 3's set size: twice the size rule's steps (the ceiling), over the same three seeds. The
+# validation split cannot see task 3's shift; its test-matched copy (val_matched_accuracy) can.
+queue t3-steps16k          -S engineer.task3.min_steps=16000                evaluate@task3
+queue t3-steps16k-seed1    -S engineer.task3.min_steps=16000 -S engineer.task3.seed=1 evaluate@task3
+queue t3-steps16k-seed2    -S engineer.task3.min_steps=16000 -S engineer.task3.seed=2 evaluate@task3

@@ -48,7 +48,12 @@ def main() -> None:
         raise DataError(f"{leaked} engineered training images are identical to test images")
     val = ImageSet(torch.from_numpy(result.val_images).unsqueeze(1).contiguous(),
                    torch.from_numpy(result.val_labels).long(), result.val_files)
-    save_image_sets({"train": as_image_set(result), "val": val}, Path("engineered") / f"{run}.pt")
+    engineered = {"train": as_image_set(result), "val": val}
+    if result.val_matched_images is not None:
+        engineered["val_matched"] = ImageSet(
+            torch.from_numpy(result.val_matched_images).unsqueeze(1).contiguous(), val.labels,
+            [f"{name}+matched" for name in result.val_files])
+    save_image_sets(engineered, Path("engineered") / f"{run}.pt")
     stage.write_json(Path("engineered") / f"{run}_changelog.json", result.changelog.entries,
                      indent=None)
     report = {

@@ -19,7 +19,9 @@ def main() -> None:
 
     # Batched as the original test loader is, for the per-batch means.
     predictions = predict(model, held_out_batches(test, settings, device))
-    record = scored(predictions, predict(model, scoring_batches(sets["val"], settings, device)))
+    val, val_matched = (predict(model, scoring_batches(sets[name], settings, device)) if name in sets
+                        else None for name in ("val", "val_matched"))
+    record = scored(predictions, val, val_matched)
     record.update(train_samples=len(sets["train"]), epochs=settings.epochs,
                   archive=stage.archive_identity(), provenance=numerics.provenance(device))
     stage.write_json(Path("reports") / task / "evaluation.json", record)
@@ -27,7 +29,9 @@ def main() -> None:
     write_confusion(Path("reports") / task / "confusion.csv", predictions)
     print(f"{task}: test accuracy {record['accuracy']:.4f} (lowest class recall "
           f"{record['min_class_recall']:.3f}) on {record['test_samples']} images; validation "
-          f"accuracy {record['val_accuracy']:.4f} on {record['val_samples']}")
+          f"accuracy {record['val_accuracy']:.4f} on {record['val_samples']}" +
+          (f", {record['val_matched_accuracy']:.4f} on its test-matched copy"
+           if val_matched is not None else ""))
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -330,3 +332,34 @@ def test_a_stratified_subset_keeps_each_class_share_and_the_stored_order(digits)
     assert subset.files != stratified_subset(digits, 100, seed=1).files
     assert stratified_subset(digits, 0, seed=0) is digits
     assert stratified_subset(digits, 300, seed=0) is digits
+
+
+def test_where_a_shift_is_measured_the_validation_split_gets_a_test_matched_copy():
+    from vvpipe.degradation import Degradation
+    from vvpipe.digit_faults import load_mnist_digits
+    from vvpipe.properties import image_properties
+    from vvpipe.shift import shift_statistics
+
+    digits, labels = load_mnist_digits()
+    train_pixels, test = digits[:400], Degradation(rotation_mean=15.0).apply(
+        digits[400:700], np.random.default_rng(0))
+    files = [f"{label}/{i}.png" for i, label in enumerate(labels[:400])]
+    train = ImageSet(torch.from_numpy(train_pixels).unsqueeze(1), torch.from_numpy(labels[:400]), files)
+    findings = [row(f, int(label)) for f, label in zip(files, labels[:400])]
+    summary = {"bad_input": [], "shifted_properties": ["orientation"], "shift": shift_statistics(
+        image_properties(train_pixels), image_properties(test), 1e-3, 0.05)}
+    settings = EngineerSettings(validation=0.25, min_steps=0)
+    result = engineer(train, findings, summary, settings, test_images=test)
+    assert result.report["test_matching"]["shift_measured"]
+    assert result.report["validation"]["test_matched_copy"]
+    assert result.val_matched_images.shape == result.val_images.shape
+    orientation = {name: image_properties(images)["orientation"].mean() for name, images in
+                   (("val", result.val_images), ("matched", result.val_matched_images),
+                    ("test", test))}
+    assert abs(orientation["matched"] - orientation["test"]) < 0.5 * abs(
+        orientation["val"] - orientation["test"])
+
+    unmatched = engineer(train, findings, summary, replace(settings, match_test=False),
+                         test_images=test)
+    assert unmatched.val_matched_images is None
+    assert not unmatched.report["validation"]["test_matched_copy"]

@@ -78,6 +78,8 @@ class EngineeredSet:
     val_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     val_files: list[str] = field(default_factory=list)
     report: dict = field(default_factory=dict)
+    # The validation images degraded as the test-matched copies are, where a shift is measured.
+    val_matched_images: np.ndarray | None = None
 
 
 @dataclass
@@ -98,7 +100,8 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
     """Apply each switched-on remedy to the training set, in this order: quarantine bad input,
     drop test look-alikes, corrupted images and duplicates, repair polarity, fix labels, hold
     out the validation split, grow and balance the rest with copies that match the test
-    images' measured properties, shuffle."""
+    images' measured properties, shuffle. Where a shift is measured, the validation split also
+    gets a test-matched copy: the only held-out figure that can see the shift."""
     log = Changelog()
     rng = np.random.default_rng(settings.seed)
     rows = _findings_per_image(train, findings)
@@ -125,6 +128,10 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
     if settings.match_test and test_images is not None and len(kept.labels):
         degradation, fit_report = fit_degradation(kept.images, kept.labels, test_images, summary,
                                                   settings.oversample_jitter, settings.seed)
+    val_matched = None
+    if fit_report is not None and fit_report["shift_measured"]:
+        # A stream of its own, so that the training set is the same with it or without it.
+        val_matched = degradation.apply(val.images, np.random.default_rng([settings.seed, 11]))
     prior = summary.get("test_prior")
     if prior is not None and cross_validation is not None and test_images is not None:
         prior = prior_check(prior, kept.images, kept.labels, folds, degradation,
@@ -142,14 +149,15 @@ def engineer(train: ImageSet, findings: list[dict], summary: dict, settings: Eng
         "classes_cleaned": classes_cleaned,
         "classes_after": class_counts(grown.labels),
         "validation": {"fraction": settings.validation, "images": len(val.labels),
-                       "classes": class_counts(val.labels)},
+                       "classes": class_counts(val.labels),
+                       "test_matched_copy": val_matched is not None},
         "copies": {"images": int(sum("+copy" in f for f in grown.files)),
                    "degradation": asdict(degradation)},
         "test_matching": fit_report,
         "test_prior": prior,
     }
     return EngineeredSet(grown.images, grown.labels, grown.files, log, val.images, val.labels,
-                         val.files, report)
+                         val.files, report, val_matched)
 
 
 def _findings_per_image(train: ImageSet, findings: list[dict]) -> list[dict]:

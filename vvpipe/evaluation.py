@@ -67,15 +67,20 @@ def on_test(metrics: dict) -> dict:
     return {("test_samples" if key == "samples" else key): value for key, value in metrics.items()}
 
 
-def scored(test: Predictions, val: Predictions) -> dict:
+def scored(test: Predictions, val: Predictions, val_matched: Predictions | None = None) -> dict:
     """A model's full record: its test figures, per-class test recall and its figures on the
-    validation split every choice was made on."""
+    validation split every choice was made on (and on its test-matched copy, where there is
+    one)."""
     val_metrics = classification_metrics(val)
     recall = per_class_recall(test)
-    return {**on_test(classification_metrics(test)),
-            "min_class_recall": min(recall.values()), "recall_per_class": recall,
-            "val_accuracy": val_metrics["accuracy"], "val_cross_entropy": val_metrics["cross_entropy"],
-            "val_samples": val_metrics["samples"]}
+    record = {**on_test(classification_metrics(test)),
+              "min_class_recall": min(recall.values()), "recall_per_class": recall,
+              "val_accuracy": val_metrics["accuracy"],
+              "val_cross_entropy": val_metrics["cross_entropy"], "val_samples": val_metrics["samples"]}
+    if val_matched is not None:
+        record.update(val_matched_accuracy=classification_metrics(val_matched)["accuracy"],
+                      val_matched_min_class_recall=min(per_class_recall(val_matched).values()))
+    return record
 
 
 def headline(record: dict, extra: tuple[str, ...] = ()) -> dict:
