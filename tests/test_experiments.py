@@ -45,6 +45,16 @@ def test_runs_are_grouped_by_their_params_whatever_their_names():
     assert list(named) == ["lr=0.01", "lr=0.02"]
 
 
+def test_a_nested_section_groups_by_its_own_keys():
+    def run(name, seed, min_steps):
+        return Experiment(name, {"engineer": {"task3": {"seed": seed, "min_steps": min_steps},
+                                              "task1": {"seed": 0}}}, {})
+    groups = grouped_by_params([run("a", 0, 8000), run("b", 1, 8000), run("c", 0, 16000)],
+                               "engineer.task3", varied=["min_steps"])
+    assert list(groups) == ["min_steps=16000", "min_steps=8000"]
+    assert [e.name for _, e in groups["min_steps=8000"]] == ["a", "b"]
+
+
 def test_summaries_give_mean_sd_and_count():
     summary = summarise([1.0, 2.0, 3.0, 6.0], {"x": lambda v: v, "missing": lambda v: None,
                                                "some": lambda v: v if v > 1 else None})

@@ -83,17 +83,25 @@ def _flat(values: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def params_section(params: dict[str, Any], section: str) -> dict[str, Any]:
+    """``params[a][b]`` for the section ``a.b`` (empty where it is absent)."""
+    for key in section.split("."):
+        params = params.get(key) or {}
+    return params
+
+
 def grouped_by_params(experiments: Sequence[Experiment], section: str, seed_key: str = "seed",
                       varied: Sequence[str] | None = None) -> dict[str, list[tuple[int, Experiment]]]:
-    """Experiments grouped by their settings of ``params.yaml:section``, seed aside: the repeats
-    of one configuration, however DVC named them (a grid sweep names them at random). A group
+    """Experiments grouped by their settings of ``params.yaml:section`` (a dotted path, such as
+    ``engineer.task3``, names a nested one), seed aside: the repeats of one configuration,
+    however DVC named them (a grid sweep names them at random). A group
     is labelled by the keys that set it apart from most groups (``varied`` names the keys to
     show instead), ``defaults`` when none do; groups come in label order, each sorted by seed.
     A configuration run twice with one seed keeps its last run."""
     configs: dict[str, dict[str, Any]] = {}
     groups: dict[str, dict[int, Experiment]] = {}
     for experiment in experiments:
-        settings = _flat(experiment.params.get(section) or {})
+        settings = _flat(params_section(experiment.params, section))
         seed = settings.pop(seed_key, 0)
         key = repr(sorted(settings.items()))
         configs[key] = settings
