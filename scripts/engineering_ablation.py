@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from vvpipe import stage
-from vvpipe.experiments import grouped_by_params, load_experiments, summarise
+from vvpipe.experiments import (flat_params, grouped_by_params, load_experiments, params_section,
+                                summarise)
 
 OUT = Path("studies")
 
@@ -55,8 +56,12 @@ def main() -> None:
         sys.exit("error: no experiment has results: run `make ablation` first")
     reference = outside(experiments[0].params, task)
     ours = [e for e in experiments if outside(e.params, task) == reference]
+    # Rows are labelled by every key that differs between them, the baseline's row too.
+    settings = [flat_params(params_section(e.params, f"engineer.{task}")) for e in ours]
+    varied = sorted(key for key in set().union(*settings) if key != "seed" and
+                    len({repr(one.get(key)) for one in settings}) > 1)
     rows = []
-    for label, runs in grouped_by_params(ours, f"engineer.{task}").items():
+    for label, runs in grouped_by_params(ours, f"engineer.{task}", varied=varied).items():
         reports = [(experiment, experiment.file(f"reports/{task}/evaluation.json"),
                     experiment.file(f"reports/{task}/engineering.json"))
                    for _, experiment in runs]

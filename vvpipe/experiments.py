@@ -73,11 +73,11 @@ def mean_sd(values: Sequence[float]) -> dict[str, float]:
             "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
-def _flat(values: dict, prefix: str = "") -> dict[str, Any]:
+def flat_params(values: dict, prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flat_params(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -101,7 +101,7 @@ def grouped_by_params(experiments: Sequence[Experiment], section: str, seed_key:
     configs: dict[str, dict[str, Any]] = {}
     groups: dict[str, dict[int, Experiment]] = {}
     for experiment in experiments:
-        settings = _flat(params_section(experiment.params, section))
+        settings = flat_params(params_section(experiment.params, section))
         seed = settings.pop(seed_key, 0)
         key = repr(sorted(settings.items()))
         configs[key] = settings
