@@ -19,8 +19,9 @@ def main() -> None:
 
     # Batched as the original test loader is, for the per-batch means.
     predictions = predict(model, held_out_batches(test, settings, device))
-    val, val_matched = (predict(model, scoring_batches(sets[name], settings, device)) if name in sets
-                        else None for name in ("val", "val_matched"))
+    val = predict(model, scoring_batches(sets["val"], settings, device))
+    val_matched = (predict(model, scoring_batches(sets["val_matched"], settings, device))
+                   if "val_matched" in sets else None)
     record = scored(predictions, val, val_matched)
     record.update(train_samples=len(sets["train"]), epochs=settings.epochs,
                   archive=stage.archive_identity(), provenance=numerics.provenance(device))
