@@ -12,7 +12,7 @@ import torch
 from vvpipe import analysis, stage
 from vvpipe.config import load
 from vvpipe.settings.data import AnalysisSettings
-from vvpipe.settings.data import EngineerSettings
+from vvpipe.settings.data import ENGINEER_SETTINGS
 from vvpipe.settings.train import FixedTaskSettings
 from vvpipe.data import load_image_sets
 from vvpipe.layout import TASKS
@@ -44,7 +44,7 @@ def main() -> None:
                        test.images[:, 0].numpy(), inventory, task, settings, device, False)
         fixed = load(FixedTaskSettings, task)
         timed("engineering", times, engineer, train, result.findings, result.summary,
-              load(EngineerSettings, f"engineer.{task}"), Schedule(fixed.epochs, fixed.batch_size),
+              load(ENGINEER_SETTINGS[task], f"engineer.{task}"), Schedule(fixed.epochs, fixed.batch_size),
               test.images[:, 0].numpy(), result.cross_validation)
         total = times["load prepared set"] + times["whole analysis"] + times["engineering"]
         print(f"\n{task}: {len(labels)} training images")

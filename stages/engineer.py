@@ -17,7 +17,7 @@ from vvpipe.engineering import Schedule, as_image_set, engineer, leaked_test_ima
 from vvpipe.errors import DataError
 from vvpipe.files import split_digest
 from vvpipe.label_check import CrossValidation
-from vvpipe.settings.data import EngineerSettings
+from vvpipe.settings.data import ENGINEER_SETTINGS
 from vvpipe.settings.train import TrainSettings
 
 # Which task's training images each run's set is made from.
@@ -27,7 +27,7 @@ IMAGES_OF = {"task1": "task1", "task2": "task1", "task3": "task3", "task4": "tas
 def main() -> None:
     run = stage.task_argument(tuple(IMAGES_OF))
     task = IMAGES_OF[run]
-    settings = load(EngineerSettings, f"engineer.{task}")
+    settings = load(ENGINEER_SETTINGS[task], f"engineer.{task}")
     # The run's own schedule (epochs, batch size, ceiling) decides how many steps a set size
     # gives; check_params has checked the rest of its section.
     fixed = load(TrainSettings, run, partial=True)

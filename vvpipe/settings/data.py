@@ -107,3 +107,15 @@ class EngineerSettings:
         require(needed <= available_bytes / 2, f"{where}.min_steps",
                 f"asks for {images:,} images ({needed / 2**30:.1f} GiB as uint8 plus float32), "
                 f"more than half of the {available_bytes / 2**30:.1f} GiB of free memory")
+
+
+@dataclass(frozen=True)
+class Task3EngineerSettings(EngineerSettings):
+    """Task 3's: twice the optimizer steps, the set's ceiling (docs/engineering.md, the ablation:
+    the test-matched validation copy rose from 0.886 to 0.925 over 3 seeds)."""
+
+    min_steps: int = 16000
+
+
+# Which settings class reads params.yaml:engineer.<task> (the tasks whose images are engineered).
+ENGINEER_SETTINGS = {"task1": EngineerSettings, "task3": Task3EngineerSettings}

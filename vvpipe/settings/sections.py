@@ -1,7 +1,7 @@
 """Which settings class reads which section of params.yaml (``engineer.task1`` names a part of
 a section): what ``stages/check_params.py`` checks before any stage works."""
 
-from vvpipe.settings.data import AnalysisSettings, EngineerSettings
+from vvpipe.settings.data import ENGINEER_SETTINGS, AnalysisSettings
 from vvpipe.settings.extract import ExtractSettings
 from vvpipe.settings.task2 import Task2Settings
 from vvpipe.settings.task4 import Task4Settings
@@ -14,6 +14,5 @@ SECTIONS = {
     "task3": FixedTaskSettings,
     "task4": Task4Settings,
     "analyze": AnalysisSettings,
-    "engineer.task1": EngineerSettings,
-    "engineer.task3": EngineerSettings,
+    **{f"engineer.{task}": settings for task, settings in ENGINEER_SETTINGS.items()},
 }
