@@ -8,12 +8,10 @@ task 1's epochs re-engineers task 1's set only."""
 
 from pathlib import Path
 
-import torch
-
 from vvpipe import custody, stage
 from vvpipe.config import load
-from vvpipe.data import ImageSet, load_image_sets, save_image_sets
-from vvpipe.engineering import Schedule, as_image_set, engineer, leaked_test_images
+from vvpipe.data import load_image_sets, save_image_sets
+from vvpipe.engineering import Schedule, as_image_sets, engineer, leaked_test_images
 from vvpipe.errors import DataError
 from vvpipe.files import split_digest
 from vvpipe.label_check import CrossValidation
@@ -46,14 +44,7 @@ def main() -> None:
     leaked = leaked_test_images(result.images, test_pixels)
     if leaked:
         raise DataError(f"{leaked} engineered training images are identical to test images")
-    val = ImageSet(torch.from_numpy(result.val_images).unsqueeze(1).contiguous(),
-                   torch.from_numpy(result.val_labels).long(), result.val_files)
-    engineered = {"train": as_image_set(result), "val": val}
-    if result.val_matched_images is not None:
-        engineered["val_matched"] = ImageSet(
-            torch.from_numpy(result.val_matched_images).unsqueeze(1).contiguous(), val.labels,
-            [f"{name}+matched" for name in result.val_files])
-    save_image_sets(engineered, Path("engineered") / f"{run}.pt")
+    save_image_sets(as_image_sets(result), Path("engineered") / f"{run}.pt")
     stage.write_json(Path("engineered") / f"{run}_changelog.json", result.changelog.entries,
                      indent=None)
     report = {

@@ -356,6 +356,16 @@ def leaked_test_images(train_images: np.ndarray, test_images: np.ndarray) -> int
     return sum(pixel_hash(image) in test_hashes for image in train_images)
 
 
-def as_image_set(engineered: EngineeredSet) -> ImageSet:
-    return ImageSet(torch.from_numpy(engineered.images).unsqueeze(1).contiguous(),
-                    torch.from_numpy(engineered.labels).long(), engineered.files)
+def _image_set(images: np.ndarray, labels: np.ndarray, files: list[str]) -> ImageSet:
+    return ImageSet(torch.from_numpy(images).unsqueeze(1).contiguous(),
+                    torch.from_numpy(labels).long(), files)
+
+
+def as_image_sets(engineered: EngineeredSet) -> dict[str, ImageSet]:
+    """The sets a run's file holds: ``train``, ``val`` and, where there is one, ``val_matched``."""
+    sets = {"train": _image_set(engineered.images, engineered.labels, engineered.files),
+            "val": _image_set(engineered.val_images, engineered.val_labels, engineered.val_files)}
+    if engineered.val_matched_images is not None:
+        sets["val_matched"] = _image_set(engineered.val_matched_images, engineered.val_labels,
+                                         [f"{name}+matched" for name in engineered.val_files])
+    return sets
