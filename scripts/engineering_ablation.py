@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from vvpipe import stage
-from vvpipe.experiments import (flat_params, grouped_by_params, load_experiments, params_section,
-                                summarise)
+from vvpipe.experiments import grouped_by_params, load_experiments, summarise, varied_keys
 
 OUT = Path("studies")
 
@@ -27,16 +26,17 @@ def outside(params: dict, task: str) -> dict:
     return rest
 
 
-def fields() -> dict:
-    def evaluation(key: str):
-        return lambda run: run[1].get(key)
+def evaluation(key: str):
+    return lambda run: run[1].get(key)
 
-    return {"train_images": lambda run: run[2]["train_images_after"],
-            "val_accuracy": evaluation("val_accuracy"),
-            "val_matched_accuracy": evaluation("val_matched_accuracy"),
-            "val_matched_min_class_recall": evaluation("val_matched_min_class_recall"),
-            "test_accuracy": evaluation("accuracy"),
-            "test_min_class_recall": evaluation("min_class_recall")}
+
+# Each row's figures, read from (experiment, its evaluation report, its engineering report).
+FIELDS = {"train_images": lambda run: run[2]["train_images_after"],
+          "val_accuracy": evaluation("val_accuracy"),
+          "val_matched_accuracy": evaluation("val_matched_accuracy"),
+          "val_matched_min_class_recall": evaluation("val_matched_min_class_recall"),
+          "test_accuracy": evaluation("accuracy"),
+          "test_min_class_recall": evaluation("min_class_recall")}
 
 
 def cell(summary: dict | None, digits: int = 3) -> str:
@@ -56,18 +56,15 @@ def main() -> None:
         sys.exit("error: no experiment has results: run `make ablation` first")
     reference = outside(experiments[0].params, task)
     ours = [e for e in experiments if outside(e.params, task) == reference]
-    # Rows are labelled by every key that differs between them, the baseline's row too.
-    settings = [flat_params(params_section(e.params, f"engineer.{task}")) for e in ours]
-    varied = sorted(key for key in set().union(*settings) if key != "seed" and
-                    len({repr(one.get(key)) for one in settings}) > 1)
+    section = f"engineer.{task}"
     rows = []
-    for label, runs in grouped_by_params(ours, f"engineer.{task}", varied=varied).items():
+    for label, runs in grouped_by_params(ours, section, varied=varied_keys(ours, section)).items():
         reports = [(experiment, experiment.file(f"reports/{task}/evaluation.json"),
                     experiment.file(f"reports/{task}/engineering.json"))
                    for _, experiment in runs]
         rows.append({"row": label, "seeds": [seed for seed, _ in runs],
                      "experiments": [experiment.name for _, experiment in runs],
-                     **summarise(reports, fields())})
+                     **summarise(reports, FIELDS)})
     stage.write_json(OUT / f"{task}_engineering_ablation.json", {"task": task, "rows": rows})
 
     print("| changed | seeds | training images | validation | test-matched validation "

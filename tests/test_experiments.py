@@ -1,6 +1,7 @@
 import pytest
 
-from vvpipe.experiments import Experiment, grouped_by_params, mean_sd, parse_exp_show, summarise
+from vvpipe.experiments import (Experiment, grouped_by_params, mean_sd, parse_exp_show, summarise,
+                                varied_keys)
 
 
 def state(rev, params=None, metrics=None, error=None, name=None):
@@ -53,6 +54,8 @@ def test_a_nested_section_groups_by_its_own_keys():
                                "engineer.task3", varied=["min_steps"])
     assert list(groups) == ["min_steps=16000", "min_steps=8000"]
     assert [e.name for _, e in groups["min_steps=8000"]] == ["a", "b"]
+    assert varied_keys([run("a", 0, 8000), run("b", 1, 8000), run("c", 0, 16000)],
+                       "engineer.task3") == ["min_steps"]
 
 
 def test_summaries_give_mean_sd_and_count():

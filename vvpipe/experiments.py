@@ -73,11 +73,11 @@ def mean_sd(values: Sequence[float]) -> dict[str, float]:
             "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
-def flat_params(values: dict, prefix: str = "") -> dict[str, Any]:
+def _flat(values: dict, prefix: str = "") -> dict[str, Any]:
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict):
-            flat.update(flat_params(value, f"{prefix}{key}."))
+            flat.update(_flat(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -88,6 +88,16 @@ def params_section(params: dict[str, Any], section: str) -> dict[str, Any]:
     for key in section.split("."):
         params = params.get(key) or {}
     return params
+
+
+def varied_keys(experiments: Sequence[Experiment], section: str,
+                seed_key: str = "seed") -> list[str]:
+    """The keys of ``params.yaml:section`` (seed aside) whose values differ between experiments:
+    labels that name every group, the baseline's too, where a majority cannot say which is
+    the default (two groups)."""
+    settings = [_flat(params_section(e.params, section)) for e in experiments]
+    return sorted(key for key in set().union(*settings) if key != seed_key and
+                  len({repr(one.get(key)) for one in settings}) > 1)
 
 
 def grouped_by_params(experiments: Sequence[Experiment], section: str, seed_key: str = "seed",
@@ -101,7 +111,7 @@ def grouped_by_params(experiments: Sequence[Experiment], section: str, seed_key:
     configs: dict[str, dict[str, Any]] = {}
     groups: dict[str, dict[int, Experiment]] = {}
     for experiment in experiments:
-        settings = flat_params(params_section(experiment.params, section))
+        settings = _flat(params_section(experiment.params, section))
         seed = settings.pop(seed_key, 0)
         key = repr(sorted(settings.items()))
         configs[key] = settings
