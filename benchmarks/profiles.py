@@ -29,11 +29,23 @@ from vvpipe.standin_profiles import PROFILES  # noqa: E402
 TASKS = ("task1", "task3")
 # The task whose data a profile changes; the other task's data is the default profile's.
 PROFILE_TASKS = {"heavy-noise": ("task1",), "small-thin": ("task3",)}
+
+
 def raw_baseline(repo: Path, task: str) -> dict:
     """The fixed model and the original loaders on the training set as the archive gives it,
     scored on the test set (the stage scripts never train on the raw set)."""
     return json.loads(sh(repo, sys.executable, str(repo / "benchmarks" / "raw_baseline.py"),
                          task).splitlines()[-1])
+
+
+def cpu_model() -> str | None:
+    """The CPU the figures were measured on: results differ between vendors."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return None
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")]
+    return names[0] if names else None
 
 
 def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
@@ -85,14 +97,17 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
         }
     timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
     entry["threads"] = int(os.environ.get("OMP_NUM_THREADS", 0)) or None
+    entry["cpu"] = cpu_model()
     return entry
 
 
 def run_profile(name: str, keep: bool, root: Path | None = None,
-                earlier: dict | None = None) -> dict:
-    tasks = PROFILE_TASKS.get(name, TASKS)
+                earlier: dict | None = None, tasks: tuple[str, ...] | None = None) -> dict:
     """The profile's stand-in and stages in a scratch copy; ``root`` reuses the copy an earlier,
-    interrupted call left (``--keep``), and `dvc repro` goes on from the stages it finished."""
+    interrupted call left (``--keep``), and `dvc repro` goes on from the stages it finished.
+    ``tasks`` (default: the profile's) are the tasks run; the row keeps the earlier entry's
+    figures of the others."""
+    tasks = tasks or PROFILE_TASKS.get(name, TASKS)
     resume = root is not None and (root / "repo" / "dvc.lock").is_file()
     root = root or Path(tempfile.mkdtemp(prefix=f"vvpipe-{name}-"))
     try:
@@ -114,7 +129,14 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
             timings[f"pipeline {task}"] = round(time.perf_counter() - start, 1)
         entry = collect(repo, timings, earlier, tasks)
         entry["resumed"] = resume
-        return entry
+        kept = {task: earlier[task] for task in TASKS
+                if earlier and task in earlier and task not in tasks}
+        if kept:
+            timings = {**earlier.get("timings_s", {}), **entry["timings_s"]}
+            timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
+            entry["timings_s"] = timings
+            entry["carried_from_earlier_run"] = sorted(kept)
+        return {**kept, **entry}
     finally:
         if keep:
             print(f"  kept {root}", file=sys.stderr)
@@ -170,7 +192,8 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=REPO, help="with --from-workspace")
     parser.add_argument("--name", help="with --from-workspace: the row's name (default: PROFILE)")
     parser.add_argument("--tasks", nargs="+", choices=TASKS,
-                        help="with --from-workspace: the tasks to read (default: the profile's)")
+                        help="the tasks to run, or with --from-workspace to read (default: the "
+                             "profile's); a row keeps its other tasks' earlier figures")
     parser.add_argument("--no-raw", action="store_true",
                         help="with --from-workspace: do not train the raw-set baselines")
     args = parser.parse_args()
@@ -184,8 +207,8 @@ def main() -> None:
                 tuple(args.tasks or PROFILE_TASKS.get(args.from_workspace, TASKS)), not args.no_raw)}
             if args.from_workspace else
             {name: lambda name=name: run_profile(
-                name, args.keep, args.resume,
-                None if args.retrain_raw else results.get(name)) for name in args.profiles})
+                name, args.keep, args.resume, None if args.retrain_raw else results.get(name),
+                tuple(args.tasks) if args.tasks else None) for name in args.profiles})
     for name, run in runs.items():
         print(f"profile {name} ...", file=sys.stderr, flush=True)
         entry = run()
