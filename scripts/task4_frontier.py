@@ -4,8 +4,14 @@ analytic bound; the default the rule picks; studies/task4_frontier.json, the plo
 studies/task4_frontier/ (the "task4 frontier" plot of dvc.yaml: `dvc plots diff` overlays two
 revisions) and a Markdown table on stdout.
 
-    python scripts/task4_frontier.py [REV ...]
+    python scripts/task4_frontier.py [REV ...] [--study NAME] [--profile NAME]
     python scripts/task4_frontier.py --series   # the series again from studies/task4_frontier.json
+    python scripts/task4_frontier.py --choose studies/A.json studies/B.json   # across profiles
+
+``--study`` names the output (studies/NAME.json and studies/NAME/; default task4_frontier), so
+a sweep of new rows, or one on another stand-in profile (run in a copy of the repository built
+on that profile), does not overwrite an earlier one. ``--choose`` applies the rule to the losses
+run on every given study's profile, each judged by its worst profile (studies/task4_choice.json).
 
 Reads the experiments of HEAD and of the given commits (queued by scripts/task4_sweep.sh),
 grouped by their task4 params with the seed aside. Each experiment holds its chosen model and
@@ -13,14 +19,14 @@ the plain cross-entropy reference of its seed; a run whose training loss went no
 listed as failed.
 """
 
+import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 from vvpipe import stage
 from vvpipe.experiments import grouped_by_params, load_experiments, summarise
-from vvpipe.frontier import frontier_choice, logit_size_bound
+from vvpipe.frontier import frontier_choice, logit_size_bound, worst_over_profiles
 
 OUT = Path("studies")
 REPORT = "reports/task4/evaluation.json"  # each experiment's, as it committed it
@@ -63,18 +69,19 @@ REFERENCE_FIELDS = {
 
 def loss_label(loss: dict) -> str:
     """A row's name: the loss keys it sets away from plain cross-entropy."""
-    plain = {"ce_scale": 1.0, "ce_weight": 1.0, "warmup_epochs": 0}
-    shown = [f"{key}={loss[key]:g}" for key in plain if loss[key] != plain[key]]
+    plain = {"ce_scale": 1.0, "ce_weight": 1.0, "warmup_epochs": 0, "target_margin": 0.0}
+    shown = [f"{key}={loss.get(key, plain[key]):g}" for key in plain
+             if loss.get(key, plain[key]) != plain[key]]
     shown += [f"{key}={value:g}" for key, value in loss["weights"].items() if value]
     if loss["penalise"] != "all" and any(loss["weights"][k] for k in ("l1", "l2")):
         shown.append(f"on {loss['penalise']}")
     return " ".join(shown) or "plain CE"
 
 
-def collect() -> dict:
+def collect(revisions: list[str]) -> dict:
     rows, failed, references, curves = [], [], {}, {}
     # A row is one loss, whatever DVC named its runs: the task4 params with the seed aside.
-    for _, runs in grouped_by_params(load_experiments(*sys.argv[1:]), "task4").items():
+    for _, runs in grouped_by_params(load_experiments(*revisions), "task4").items():
         config = loss_label(runs[0][1].params["task4"]["loss"])
         completed = []
         for seed, experiment in runs:
@@ -156,15 +163,67 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def complete_rows(report: dict) -> list[dict]:
+    """The rows run with every seed the reference has: the only ones the rule may choose."""
+    return [row for row in report["rows"] if row["seeds"] == report["reference"]["seeds"]]
+
+
+def choose_across(studies: list[Path]) -> None:
+    """The rule over several profiles' studies: each loss judged by its worst profile."""
+    reports = {path.stem: json.loads(path.read_text()) for path in studies}
+    profiles = {name: [{"name": row["name"], **means(row)} for row in complete_rows(report)]
+                for name, report in reports.items()}
+    worst = worst_over_profiles(profiles)
+    chosen = frontier_choice(worst, **RULE)
+    report = {"studies": {name: str(path) for name, path in zip(reports, studies)},
+              "profiles": {name: report.get("profile") for name, report in reports.items()},
+              "rule": {**RULE, "text": "of the losses run with every seed on every profile, the "
+                       "one with the smallest worst-profile mean validation logit-size ratio "
+                       "whose worst-profile mean validation cross-entropy change is at most +5 % "
+                       "and accuracy change at least -0.5 points"},
+              "worst": worst, "chosen": chosen,
+              "per_profile": {name: {row["name"]: row for row in rows}
+                              for name, rows in profiles.items()}}
+    stage.write_json(OUT / "task4_choice.json", report)
+    print("| loss | " + " | ".join(f"{name}: val CE change / size ratio" for name in profiles)
+          + " | worst: val CE change / accuracy change / size ratio |")
+    print("|---" * (len(profiles) + 2) + "|")
+    for row in sorted(worst, key=lambda r: r["logit_size_ratio"]):
+        cells = [f"{report['per_profile'][name][row['name']]['cross_entropy_change']:+.3f} / "
+                 f"{report['per_profile'][name][row['name']]['logit_size_ratio']:.3f}"
+                 for name in profiles]
+        mark = " **(chosen)**" if chosen and row["name"] == chosen["name"] else ""
+        print(f"| {row['name']}{mark} | " + " | ".join(cells) +
+              f" | {row['cross_entropy_change']:+.3f} / {row['accuracy_change']:+.3f} / "
+              f"{row['logit_size_ratio']:.3f} |")
+    print(f"\ndefault by the rule: {chosen and chosen['name']}")
+
+
 def main() -> None:
-    if sys.argv[1:] == ["--series"]:
-        write_series(json.loads((OUT / "task4_frontier.json").read_text()), OUT / "task4_frontier")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("revisions", nargs="*", metavar="REV",
+                        help="commits whose experiments to read besides HEAD's")
+    parser.add_argument("--study", default="task4_frontier",
+                        help="output name: studies/STUDY.json and studies/STUDY/")
+    parser.add_argument("--profile", default="default",
+                        help="the stand-in profile the experiments ran on (recorded)")
+    parser.add_argument("--series", action="store_true",
+                        help="only write the plot series again from studies/STUDY.json")
+    parser.add_argument("--choose", nargs="+", type=Path, metavar="STUDY_JSON",
+                        help="instead: the rule across these studies' profiles")
+    args = parser.parse_args()
+    if args.choose:
+        choose_across(args.choose)
         return
-    report = collect()
+    if args.series:
+        write_series(json.loads((OUT / f"{args.study}.json").read_text()), OUT / args.study)
+        return
+    report = {"profile": args.profile, **collect(args.revisions)}
     if not report["rows"]:
-        raise SystemExit("no t4-* experiment has results: run scripts/task4_sweep.sh and the queue")
+        raise SystemExit("no task 4 experiment has results: run scripts/task4_sweep.sh and the "
+                         "queue")
     # The rule reads the validation figures only; the test columns are reported, never used.
-    eligible = [row for row in report["rows"] if row["seeds"] == report["reference"]["seeds"]]
+    eligible = complete_rows(report)
     chosen = frontier_choice([{"name": row["name"], **means(row)} for row in eligible], **RULE)
     report["rule"] = {**RULE, "text": "smallest mean validation logit-size ratio among the rows "
                       "run with every seed whose mean validation cross-entropy change is at most "
@@ -173,8 +232,8 @@ def main() -> None:
         "name": chosen["name"], "loss": next(r["loss"] for r in eligible
                                              if r["name"] == chosen["name"])}
     OUT.mkdir(parents=True, exist_ok=True)
-    stage.write_json(OUT / "task4_frontier.json", report)
-    write_series(report, OUT / "task4_frontier")
+    stage.write_json(OUT / f"{args.study}.json", report)
+    write_series(report, OUT / args.study)
     print(table(report))
     print(f"\ndefault by the rule: {report['chosen']}")
     for failure in report["failed"]:

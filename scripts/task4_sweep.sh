@@ -9,16 +9,23 @@
 #                                   times larger step for the CE); l1=0 is c·CE alone, the
 #                                   control for what the larger step does without a penalty
 #   ce_scale=40 centre=1            CE on 40·z plus centring: the temperature option
+#   ... above_margin=1 target_margin=m  the default's loss with the target logit capped at m
+#   ... margin_spread=w             the default's loss plus w·var(z_y - max other z)
+# ROWS picks the groups (default: all): "family" (the rows above the last two), "margin",
+# "spread", and "default" (the shipped loss alone). The cheap sweep of one new member on one
+# profile is e.g. ROWS="default margin": 4 rows, 12 runs, about 25 minutes on 2 cores.
 # scripts/task4_frontier.py groups the runs by their params (not their names) and reads every
 # row on the validation split. An experiment queued again with the same params is restored from
 # DVC's run cache, so a sweep can be grown without re-training what it already has.
 set -euo pipefail
 
 SEEDS=${SEEDS:-0,1,2}
+ROWS=${ROWS:-family margin spread}
 
 queue() {  # queue KEY=VALUE...: task4.loss settings of one row; every other key is plain CE's
-  local -A loss=([ce_scale]=1 [ce_weight]=1 [penalise]=all [warmup_epochs]=0
-                 [weights.l2]=0 [weights.l1]=0 [weights.zloss]=0 [weights.centre]=0)
+  local -A loss=([ce_scale]=1 [ce_weight]=1 [penalise]=all [warmup_epochs]=0 [target_margin]=0
+                 [weights.l2]=0 [weights.l1]=0 [weights.zloss]=0 [weights.centre]=0
+                 [weights.above_margin]=0 [weights.margin_spread]=0)
   local pair key
   for pair in "$@"; do loss[${pair%%=*}]=${pair#*=}; done
   local args=(-S "task4.seed=$SEEDS")
@@ -26,8 +33,22 @@ queue() {  # queue KEY=VALUE...: task4.loss settings of one row; every other key
   dvc exp run --queue --quiet evaluate_task4 "${args[@]}"
 }
 
-queue penalise=non_target "weights.l1=${NON_TARGET:-0.1,0.2}"
-queue "weights.l1=${ALL:-0.2}"
-queue penalise=non_target ce_weight=2 "weights.l1=${STRONG2:-0,0.4,0.8,1.6,3.2,6.4}"
-queue penalise=non_target ce_weight=3 "weights.l1=${STRONG3:-1.2,2.4}"
-queue ce_scale=40 weights.centre=1
+wanted() { [[ " $ROWS " == *" $1 "* ]]; }
+# The shipped default, which the margin and spread rows extend.
+DEFAULT=(penalise=non_target ce_weight=2 weights.l1=1.6)
+
+if wanted family; then
+  queue penalise=non_target "weights.l1=${NON_TARGET:-0.1,0.2}"
+  queue "weights.l1=${ALL:-0.2}"
+  queue penalise=non_target ce_weight=2 "weights.l1=${STRONG2:-0,0.4,0.8,1.6,3.2,6.4}"
+  queue penalise=non_target ce_weight=3 "weights.l1=${STRONG3:-1.2,2.4}"
+  queue ce_scale=40 weights.centre=1
+elif wanted default; then
+  queue "${DEFAULT[@]}"
+fi
+if wanted margin; then
+  queue "${DEFAULT[@]}" weights.above_margin=1 "target_margin=${MARGINS:-4,5,6}"
+fi
+if wanted spread; then
+  queue "${DEFAULT[@]}" "weights.margin_spread=${SPREADS:-0.02,0.1}"
+fi

@@ -5,7 +5,8 @@ import torch
 from torch.nn import functional
 
 from vvpipe.evaluation import Predictions, mean_logit_size
-from vvpipe.frontier import frontier_choice, logit_size_bound, temperature_curve, temperature_for
+from vvpipe.frontier import (frontier_choice, logit_size_bound, temperature_curve, temperature_for,
+                             worst_over_profiles)
 
 
 def mean_ce_and_size(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -117,3 +118,21 @@ def test_the_default_is_the_smallest_logits_within_the_loss_and_accuracy_limits(
     assert frontier_choice(rows)["name"] == "strong"
     assert frontier_choice(rows, max_cross_entropy_change=0.02)["name"] == "mild"
     assert frontier_choice(rows[2:]) is None
+
+
+def test_the_default_across_profiles_is_judged_by_its_worst_profile():
+    def row(name, change, accuracy, ratio):
+        return {"name": name, "cross_entropy_change": change, "accuracy_change": accuracy,
+                "logit_size_ratio": ratio}
+
+    profiles = {
+        # "margin" is the smaller on the first profile but breaks the loss limit on the second.
+        "default": [row("plain", 0.0, 0.0, 0.40), row("margin", 0.02, 0.0, 0.28),
+                    row("only-here", 0.0, 0.0, 0.10)],
+        "noisy": [row("plain", 0.03, -0.002, 0.45), row("margin", 0.08, -0.001, 0.30)],
+    }
+    worst = worst_over_profiles(profiles)
+    assert [r["name"] for r in worst] == ["margin", "plain"]  # only losses run on both
+    assert worst[1] == row("plain", 0.03, -0.002, 0.45)
+    assert frontier_choice(worst)["name"] == "plain"
+    assert frontier_choice(worst, max_cross_entropy_change=0.1)["name"] == "margin"

@@ -40,6 +40,10 @@ def test_default_settings_are_plain_cross_entropy():
     ({"weights": {"zloss": 0.1}},
      0.1 * (math.log(math.exp(3) + math.exp(-1) + 1) ** 2
             + math.log(math.exp(1) + math.exp(2) + math.exp(-3)) ** 2) / 2),
+    # Target logits 3 and -3: only the first is above a margin of 1, by 2.
+    ({"weights": {"above_margin": 0.5}, "target_margin": 1.0}, 0.5 * (2 + 0) / 2),
+    # Margins 3 - 0 = 3 and -3 - 2 = -5: mean -1, population variance 16.
+    ({"weights": {"margin_spread": 0.1}}, 0.1 * 16),
 ])
 def test_each_penalty_is_its_formula(settings, expected):
     loss = loss_with(**settings)
@@ -102,6 +106,9 @@ GOOD = {"epochs": 3, "lr": 0.001, "momentum": 0.9}
     ({"ce_scale": 0}, r"task4\.loss\.ce_scale must be positive"),
     ({"ce_weight": -1}, r"task4\.loss\.ce_weight must be positive"),
     ({"warmup_epochs": -2}, r"task4\.loss\.warmup_epochs must be 0 or more"),
+    ({"target_margin": -1}, r"task4\.loss\.target_margin must be 0 or more"),
+    ({"weights": {"margin_spread": -0.1}},
+     r"task4\.loss\.weights\.margin_spread must be 0 or more"),
     ({"name": "focal"}, r"unknown key task4\.loss\.name"),
 ])
 def test_bad_loss_settings_name_the_key(loss, message):

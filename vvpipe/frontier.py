@@ -12,7 +12,7 @@ least max(0, m(c)) / K (Jensen).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch.nn import functional
@@ -80,3 +80,16 @@ def frontier_choice(rows: Sequence[dict], max_cross_entropy_change: float = 0.05
                 if row["cross_entropy_change"] <= max_cross_entropy_change
                 and row["accuracy_change"] >= -max_accuracy_drop]
     return min(eligible, key=lambda row: row["logit_size_ratio"], default=None)
+
+
+def worst_over_profiles(profiles: Mapping[str, Sequence[dict]]) -> list[dict]:
+    """For each loss run on every profile (rows matched by name, each holding the means over
+    seeds as ``frontier_choice`` reads them), its worst figures over the profiles: the largest
+    cross-entropy change, the largest accuracy drop and the largest logit-size ratio."""
+    by_name = [{row["name"]: row for row in rows} for rows in profiles.values()]
+    shared = set.intersection(*(set(rows) for rows in by_name)) if by_name else set()
+    return [{"name": name,
+             "cross_entropy_change": max(rows[name]["cross_entropy_change"] for rows in by_name),
+             "accuracy_change": min(rows[name]["accuracy_change"] for rows in by_name),
+             "logit_size_ratio": max(rows[name]["logit_size_ratio"] for rows in by_name)}
+            for name in sorted(shared)]

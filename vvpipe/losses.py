@@ -4,13 +4,18 @@ With z the logits of a sample and y its label (means over the batch, and for l1/
 penalised logits too):
 
     loss = w_ce·CE(s·z, y) + r(epoch)·(w_l2·mean z² + w_l1·mean |z| + w_z·(log Σ_j exp z_j)²
-                                       + w_c·(mean_j z_j)²)
+                                       + w_c·(mean_j z_j)² + w_a·mean max(0, z_y - m)
+                                       + w_s·var(z_y - max_{j≠y} z_j))
 
 ``s`` (``ce_scale``) sharpens the softmax the cross-entropy sees, so the same confidence needs
 logits ``s`` times smaller; the argmax, and so the accuracy, does not depend on the scale. The
 gradient of CE(s·z) with respect to z is s·(softmax(s·z) - onehot(y)): ``w_ce`` = 1/s keeps it
 as large as plain cross-entropy's, while ``w_ce`` = 1 lets ``s`` act as a larger step too.
 ``r`` ramps the penalties up from 0 to 1 over ``warmup_epochs`` so the model first learns the task.
+The last two terms spend the margin evenly over the samples, the shape the logit-size bound is
+reached with: ``w_a`` caps the target logit at the margin ``m`` (``target_margin``), so easy
+samples stop growing it while the cross-entropy still drives hard ones up to it; ``w_s`` pulls
+every sample's margin towards the batch's mean margin.
 ``w_ce`` = ``s`` = 1 and no penalty is plain cross-entropy, the reference.
 """
 
@@ -60,6 +65,17 @@ class LogitSizeLoss(nn.Module):
             terms["zloss"] = weights.zloss * torch.logsumexp(logits, dim=1).square().mean()
         if weights.centre:
             terms["centre"] = weights.centre * logits.mean(dim=1).square().mean()
+        if weights.above_margin or weights.margin_spread:
+            rows = torch.arange(len(labels), device=labels.device)
+            target = logits[rows, labels]
+            if weights.above_margin:
+                terms["above_margin"] = weights.above_margin * functional.relu(
+                    target - self.settings.target_margin).mean()
+            if weights.margin_spread:
+                others = logits.index_put((rows, labels), torch.tensor(-torch.inf,
+                                                                         device=logits.device))
+                margin = target - others.max(dim=1).values
+                terms["margin_spread"] = weights.margin_spread * margin.var(correction=0)
         return terms
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,8 @@ class PenaltyWeights:
     l1: float = 1.6  # mean |z| over the penalised logits
     zloss: float = 0.0  # mean (log Σ exp z)²
     centre: float = 0.0  # mean (mean over classes of z)²: CE cannot see a common offset
+    above_margin: float = 0.0  # mean max(0, z_y - target_margin): caps the target logit
+    margin_spread: float = 0.0  # variance over the batch of z_y - max_{j≠y} z_j
 
     def validate(self, where: str) -> None:
         for field in dataclasses.fields(self):
@@ -35,6 +37,7 @@ class LossSettings:
     ce_weight: float = 2.0
     penalise: str = "non_target"  # which logits the l1 and l2 penalties act on
     warmup_epochs: int = 0  # the penalty weights ramp up linearly over these epochs
+    target_margin: float = 0.0  # where weights.above_margin starts to push the target logit down
     weights: PenaltyWeights = PenaltyWeights()
 
     def validate(self, where: str) -> None:
@@ -43,6 +46,8 @@ class LossSettings:
         require_choice(self.penalise, PENALISED_LOGITS, f"{where}.penalise")
         require(self.warmup_epochs >= 0, f"{where}.warmup_epochs",
                 f"must be 0 or more, got {self.warmup_epochs}")
+        require(self.target_margin >= 0, f"{where}.target_margin",
+                f"must be 0 or more, got {self.target_margin}")
 
 
 # The reference model's loss: plain cross-entropy, every penalty off.
