@@ -28,12 +28,17 @@ def prepared_copy(root: Path, profile: str) -> Path:
     """The repository copy on ``profile``'s stand-in, its task 4 inputs built and committed so
     that every experiment starts from them."""
     repo = root / "repo"
-    if (repo / ".git").is_dir():
+    if (repo / "dvc.lock").is_file():
         return repo
+    if root.exists():
+        shutil.rmtree(root)  # an earlier call stopped before its inputs were committed
     scratch_copy(root)
     sh(repo, sys.executable, "-m", "vvpipe.standin", "--profile", profile)
     sh(repo, "git", "init", "-q")
     sh(repo, "dvc", "add", "-q", "data.tar.xz")
+    # DVCLive, in the training stage, needs a commit to start from.
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", f"stand-in profile {profile}")
     sh(repo, "dvc", "repro", "-q", "train_task4_reference", "engineer@task4")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", f"stand-in profile {profile}, task 4 inputs")
