@@ -30,8 +30,8 @@ def prepared_copy(root: Path, profile: str) -> Path:
     repo = root / "repo"
     if (repo / "dvc.lock").is_file():
         return repo
-    if root.exists():
-        shutil.rmtree(root)  # an earlier call stopped before its inputs were committed
+    if repo.exists():
+        shutil.rmtree(repo)  # an earlier call stopped before its inputs were committed
     scratch_copy(root)
     sh(repo, sys.executable, "-m", "vvpipe.standin", "--profile", profile)
     sh(repo, "git", "init", "-q")
