@@ -28,7 +28,10 @@ def prepared_copy(root: Path, profile: str) -> Path:
     """The repository copy on ``profile``'s stand-in, its task 4 inputs built and committed so
     that every experiment starts from them."""
     repo = root / "repo"
-    if (repo / "dvc.lock").is_file():
+    ready = f"stand-in profile {profile}, task 4 inputs"
+    if (repo / ".git").is_dir() and subprocess.run(
+            ["git", "log", "-1", "--format=%s"], cwd=repo, capture_output=True,
+            text=True).stdout.strip() == ready:
         return repo
     if repo.exists():
         shutil.rmtree(repo)  # an earlier call stopped before its inputs were committed
@@ -41,7 +44,7 @@ def prepared_copy(root: Path, profile: str) -> Path:
     sh(repo, "git", "commit", "-qm", f"stand-in profile {profile}")
     sh(repo, "dvc", "repro", "-q", "train_task4_reference", "engineer@task4")
     sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", f"stand-in profile {profile}, task 4 inputs")
+    sh(repo, "git", "commit", "-qm", ready)
     return repo
 
 
