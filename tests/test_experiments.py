@@ -27,6 +27,7 @@ def test_parse_exp_show_keeps_runs_with_results():
     ]
     experiments = parse_exp_show([baseline])
     assert [e.name for e in experiments] == ["main", "done"]
+    assert [e.baseline for e in experiments] == [True, False]
     assert experiments[1].rev == "b" * 40
     assert experiments[1].params["task4"]["epochs"] == 1
     assert experiments[1].metrics["metrics/task4.json"]["accuracy"] == 0.5

@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -18,6 +18,7 @@ class Experiment:
     params: dict[str, Any]  # params.yaml
     metrics: dict[str, Any]  # metrics file path -> its contents
     rev: str = ""  # the git commit holding its results
+    baseline: bool = False  # a commit's own results (what `make run` committed), no experiment
 
     def file(self, path: str) -> Any:
         """A JSON file the experiment committed (a ``cache: false`` output that is no metric)."""
@@ -43,7 +44,8 @@ def parse_exp_show(shown: list[dict]) -> list[Experiment]:
     runs = []
     for baseline in shown:
         rev = baseline["rev"]
-        runs.append(_run(baseline, baseline.get("name") or (rev if rev == "workspace" else rev[:7])))
+        own = _run(baseline, baseline.get("name") or (rev if rev == "workspace" else rev[:7]))
+        runs.append(own and replace(own, baseline=True))
         for experiment in baseline.get("experiments") or []:
             # A running experiment shows its workspace, which still holds the baseline's results.
             if (experiment.get("executor") or {}).get("state") not in (None, "success"):
