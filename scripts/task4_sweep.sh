@@ -13,7 +13,7 @@
 #   ... margin_spread=w             the default's loss plus w·var(z_y - max other z)
 # ROWS picks the groups (default: all): "family" (the rows above the last two), "margin",
 # "spread", and "default" (the shipped loss alone). The cheap sweep of one new member on one
-# profile is e.g. ROWS="default margin": 4 rows, 12 runs, about 25 minutes on 2 cores.
+# profile is e.g. ROWS="default margin": 4 rows, 12 runs (docs/task4.md: a bracket on m needs fewer).
 # scripts/task4_frontier.py groups the runs by their params (not their names) and reads every
 # row on the validation split. An experiment queued again with the same params is restored from
 # DVC's run cache, so a sweep can be grown without re-training what it already has.
