@@ -38,6 +38,12 @@ def raw_baseline(repo: Path, task: str) -> dict:
                          task).splitlines()[-1])
 
 
+def with_total(timings: dict[str, float]) -> dict[str, float]:
+    """``timings`` with ``total`` set to the sum of its other entries."""
+    timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
+    return timings
+
+
 def cpu_model() -> str | None:
     """The CPU the figures were measured on: results differ between vendors."""
     cpuinfo = Path("/proc/cpuinfo")
@@ -95,7 +101,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
                          for a, timing in zip(training["attempts"], attempt_timings)],
             "audit": json.loads((repo / "reports" / task / "audit.json").read_text()),
         }
-    timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
+    entry["timings_s"] = with_total(timings)
     entry["threads"] = int(os.environ.get("OMP_NUM_THREADS", 0)) or None
     entry["cpu"] = cpu_model()
     return entry
@@ -132,9 +138,8 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
         kept = {task: earlier[task] for task in TASKS
                 if earlier and task in earlier and task not in tasks}
         if kept:
-            timings = {**earlier.get("timings_s", {}), **entry["timings_s"]}
-            timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
-            entry["timings_s"] = timings
+            entry["timings_s"] = with_total({**earlier.get("timings_s", {}),
+                                             **entry["timings_s"]})
             entry["carried_from_earlier_run"] = sorted(kept)
         return {**kept, **entry}
     finally:

@@ -192,9 +192,9 @@ def choose_across(studies: list[Path]) -> None:
           + " | worst: val CE change / accuracy change / size ratio |")
     print("|---" * (len(profiles) + 2) + "|")
     for row in sorted(worst, key=lambda r: r["logit_size_ratio"]):
-        cells = [f"{report['per_profile'][name][row['name']]['cross_entropy_change']:+.3f} / "
-                 f"{report['per_profile'][name][row['name']]['logit_size_ratio']:.3f}"
-                 for name in profiles]
+        of = [report["per_profile"][name][row["name"]] for name in profiles]
+        cells = [f"{one['cross_entropy_change']:+.3f} / {one['logit_size_ratio']:.3f}"
+                 for one in of]
         mark = " **(chosen)**" if chosen and row["name"] == chosen["name"] else ""
         print(f"| {row['name']}{mark} | " + " | ".join(cells) +
               f" | {row['cross_entropy_change']:+.3f} / {row['accuracy_change']:+.3f} / "

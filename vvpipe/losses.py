@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from vvpipe.training import Trainer
 
 
+def target_mask(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """True at each row's label: where the row's target logit is."""
+    return functional.one_hot(labels, logits.shape[1]).bool()
+
+
 class LogitSizeLoss(nn.Module):
     def __init__(self, settings: LossSettings) -> None:
         super().__init__()
@@ -54,9 +59,7 @@ class LogitSizeLoss(nn.Module):
             penalised = logits
             if self.settings.penalise == "non_target":
                 # The target logit carries the class; the others only need to stay below it.
-                keep = torch.ones_like(logits, dtype=torch.bool)
-                keep[torch.arange(len(labels), device=labels.device), labels] = False
-                penalised = logits[keep]
+                penalised = logits[~target_mask(logits, labels)]
             if weights.l2:
                 terms["l2"] = weights.l2 * penalised.square().mean()
             if weights.l1:
@@ -66,16 +69,15 @@ class LogitSizeLoss(nn.Module):
         if weights.centre:
             terms["centre"] = weights.centre * logits.mean(dim=1).square().mean()
         if weights.above_margin or weights.margin_spread:
-            rows = torch.arange(len(labels), device=labels.device)
-            target = logits[rows, labels]
+            is_target = target_mask(logits, labels)
+            target = logits[is_target]  # one per row, in row order
             if weights.above_margin:
                 terms["above_margin"] = weights.above_margin * functional.relu(
                     target - self.settings.target_margin).mean()
             if weights.margin_spread:
-                others = logits.index_put((rows, labels), torch.tensor(-torch.inf,
-                                                                         device=logits.device))
-                margin = target - others.max(dim=1).values
-                terms["margin_spread"] = weights.margin_spread * margin.var(correction=0)
+                strongest_other = logits.masked_fill(is_target, -torch.inf).max(dim=1).values
+                terms["margin_spread"] = weights.margin_spread * (
+                    target - strongest_other).var(correction=0)
         return terms
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
