@@ -97,6 +97,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
             "order_attempts": len(training["attempts"]),
             "attempts": [{**{k: a[k] for k in ("attempt", "init_seed", "epochs_run",
                                                "val_accuracy", "min_val_recall", "dead_classes")},
+                          "rescued_epochs": sorted(map(int, a.get("rescued_epochs", {}))),
                           "seconds": timing["seconds"]}
                          for a, timing in zip(training["attempts"], attempt_timings)],
             "audit": json.loads((repo / "reports" / task / "audit.json").read_text()),

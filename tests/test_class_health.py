@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from vvpipe.class_health import ClassHealth, class_health
+from vvpipe.class_health import ClassHealth, ClassRescue, class_health
 from vvpipe.errors import ParamsError
 from vvpipe.settings.train import FixedTaskSettings
-from vvpipe.data import ImageSet
+from vvpipe.data import ImageSet, TensorBatches
 from vvpipe.hooks import EpochLog
 from vvpipe.recipe import fit_fixed
 from vvpipe.training import announce_plan, measured_samples_per_second, planned_steps
@@ -32,8 +32,9 @@ class NeverSays(nn.Module):
 
 
 class FakeTrainer:
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, train_batches: TensorBatches | None = None) -> None:
         self.model, self.should_stop, self.stop_reason = model, False, None
+        self.train_batches = train_batches
 
 
 def labelled_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -129,3 +130,62 @@ def test_the_speed_probe_leaves_the_run_unchanged(digits):
     plan = announce_plan(linear, nn.CrossEntropyLoss(), digits.images, digits.labels, settings,
                          "task1")
     assert plan["planned_steps"] == 2 * 2 and plan["estimated_minutes_per_run"] >= 0
+
+
+def imbalanced_batches(shuffle: bool = False) -> TensorBatches:
+    """1,000 labels: class 9 has 20 images, the others 76 or 150."""
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate([150] * 4 + [76] * 5 + [20])])
+    labels = labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))]
+    images = labels.float()[:, None, None, None].expand(-1, 1, 28, 28).clone()
+    images[:, 0, 0, 1] = torch.arange(len(labels)).float()  # which image was drawn
+    return TensorBatches(images, labels, 100, shuffle, torch.Generator().manual_seed(1))
+
+
+def drawn_labels(batches: TensorBatches) -> torch.Tensor:
+    return torch.cat([labels for _, labels in batches])
+
+
+def drawn_images_of(batches: TensorBatches, label: int) -> list[int]:
+    return [int(i) for images, labels in batches for i in images[labels == label, 0, 0, 1]]
+
+
+def test_a_pass_drawn_by_class_keeps_its_length_and_gives_each_class_its_weighted_share():
+    batches = imbalanced_batches()
+    plain = drawn_labels(batches)
+    batches.draw_by_class(torch.tensor([1.0] * 9 + [4.0]), torch.Generator().manual_seed(2))
+    drawn = drawn_labels(batches)
+    counts = torch.bincount(drawn, minlength=10)
+    assert len(drawn) == len(plain) == 1000
+    # class 9's natural share is 20 of 1,000; at 4x it is 80 of 1,060 weighted images
+    assert abs(int(counts[9]) - 1000 * 80 / 1060) <= 1
+    assert abs(int(counts[0]) - 1000 * 150 / 1060) <= 1
+    # a class drawn less than it holds repeats no image: its images come from one permutation
+    drawn_of_0 = drawn_images_of(batches, 0)
+    assert 150 > len(drawn_of_0) == len(set(drawn_of_0))
+    batches.draw_by_class(None, torch.Generator())
+    assert torch.equal(drawn_labels(batches), plain)
+
+
+def test_the_rescue_gives_a_class_that_falls_behind_more_of_the_next_pass_and_nothing_else():
+    batches = imbalanced_batches()
+    plain = drawn_labels(batches)
+    falling = ClassRescue(labelled_batches(), max_weight=4.0, seed=0)
+    trainer = FakeTrainer(NeverSays(missing=9), batches)
+    falling.on_fit_start(trainer)
+    falling.on_epoch_end(trainer, EpochLog(1, 1.0, 0.1, 1.0, 0.9))
+    assert falling.weights == [1.0] * 9 + [4.0]
+    assert torch.bincount(drawn_labels(batches), minlength=10)[9] > 60  # 20 in a plain pass
+    restored = ClassRescue(labelled_batches(), max_weight=4.0, seed=5)
+    restored.load_state_dict(falling.state_dict())
+    assert restored.weights == falling.weights
+    assert torch.equal(restored.generator.get_state(), falling.generator.get_state())
+
+    healthy = ClassRescue(labelled_batches(), max_weight=4.0, seed=0)
+    trainer = FakeTrainer(NeverSays(missing=None), batches)
+    healthy.on_epoch_end(trainer, EpochLog(1, 1.0, 0.1, 1.0, 0.9))
+    assert healthy.weights is None and torch.equal(drawn_labels(batches), plain)
+
+
+def test_a_rescue_weight_below_one_fails_naming_the_key():
+    with pytest.raises(ParamsError, match=r"task1\.rescue_max_weight"):
+        FixedTaskSettings(epochs=1, lr=0.1, momentum=0.0, rescue_max_weight=0.5).validate("task1")

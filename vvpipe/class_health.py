@@ -93,3 +93,52 @@ class ClassHealth(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history, self.dead_classes = state["history"], state["dead_classes"]
         self.dead_for = {int(k): v for k, v in state["dead_for"].items()}
+
+
+class ClassRescue(Callback):
+    """Gives a class that falls behind more of the next pass, before it dies.
+
+    The collapse happens while the model leaves the loss plateau of the first epochs: the classes
+    it separates first take the shared features, and a small, hard class's own probability on its
+    own training images falls ten-fold an epoch until the vanishing p_k (1 - p_k) leaves it no
+    gradient. After every epoch this callback measures each class's mean own probability on a
+    fixed, class-balanced sample of training images; a class below half the median class gets
+    its lag (median / own, at most ``max_weight``) times its natural share of the next pass, the
+    way group DRO up-weights the worst group. Nothing changes while every class keeps up, so a
+    healthy run is the plain run; the weights lapse once the class has caught up.
+    """
+
+    # A class counts as behind once its own probability is under half the median class's.
+    BEHIND = 2.0
+
+    def __init__(self, sample_batches: Batches, max_weight: float, seed: int,
+                 classes: int = 10) -> None:
+        self.sample_batches, self.max_weight, self.classes = sample_batches, max_weight, classes
+        self.generator = torch.Generator().manual_seed(seed)
+        self.weights: list[float] | None = None
+        self.history: list[dict[str, Any]] = []
+
+    def _apply(self, trainer: Trainer) -> None:
+        weights = None if self.weights is None else torch.tensor(self.weights)
+        trainer.train_batches.draw_by_class(weights, self.generator)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._apply(trainer)
+
+    def on_epoch_end(self, trainer: Trainer, log: EpochLog) -> None:
+        own = torch.tensor(class_health(trainer.model, self.sample_batches,
+                                        self.classes)["own_probability"])
+        lag = own.median() / own.clamp(min=1e-12)
+        weights = torch.where(lag >= self.BEHIND, lag.clamp(max=self.max_weight), 1.0)
+        self.weights = weights.tolist() if (weights > 1).any() else None
+        self.history.append({"epoch": log.epoch, "own_probability": own.tolist(),
+                             "weights": self.weights})
+        self._apply(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights, "history": self.history,
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weights, self.history = state["weights"], state["history"]
+        self.generator.set_state(state["generator"])

@@ -108,6 +108,17 @@ def stratified_subset(image_set: ImageSet, size: int, seed: int) -> ImageSet:
                     [image_set.files[i] for i in keep.tolist()])
 
 
+def balanced_sample(image_set: ImageSet, per_class: int, seed: int) -> ImageSet:
+    """Up to ``per_class`` images of every class, drawn with ``seed``: a fixed sample on which
+    every class weighs the same."""
+    rng = np.random.default_rng(seed)
+    labels = image_set.labels.numpy()
+    keep = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class]
+                           for c in np.unique(labels)])
+    return ImageSet(image_set.images[keep], image_set.labels[keep],
+                    [image_set.files[i] for i in keep])
+
+
 def save_image_sets(sets: dict[str, ImageSet], path: Path) -> None:
     with atomic_output(path) as partial:
         torch.save({name: s.to_dict() for name, s in sets.items()}, partial)
@@ -134,13 +145,50 @@ class TensorBatches:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.generator = batch_size, shuffle, generator
+        self.class_shares: torch.Tensor | None = None
+        self.share_generator: torch.Generator | None = None
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
+    def draw_by_class(self, weights: torch.Tensor | None, generator: torch.Generator) -> None:
+        """From the next pass on, give class c ``weights[c]`` times its natural share of the
+        pass (same length, drawn with ``generator``); None goes back to the plain passes."""
+        if weights is None:
+            self.class_shares = None
+            return
+        sizes = torch.bincount(self.labels.cpu(), minlength=len(weights)).double()
+        shares = sizes * weights.double()
+        self.class_shares, self.share_generator = shares / shares.sum(), generator
+
+    def _drawn_order(self) -> torch.Tensor:
+        """One pass's indices under ``class_shares``: each class's count in proportion to its
+        share, its images taken in a fresh permutation (cycled when it needs more than it
+        has), the whole pass shuffled."""
+        n, labels, generator = len(self.labels), self.labels.cpu(), self.share_generator
+        counts = torch.floor(self.class_shares * n).long()
+        short = n - int(counts.sum())
+        if short:
+            counts += torch.bincount(torch.multinomial(self.class_shares, short, True, generator=generator),
+                                     minlength=len(counts))
+        picked = []
+        for c in torch.nonzero(counts).flatten().tolist():
+            members = torch.nonzero(labels == c).flatten()
+            cycles = math.ceil(int(counts[c]) / len(members))
+            order = torch.cat([members[torch.randperm(len(members), generator=generator)]
+                               for _ in range(cycles)])
+            picked.append(order[:int(counts[c])])
+        index = torch.cat(picked)
+        return index[torch.randperm(n, generator=generator)].to(self.images.device)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
-        if self.shuffle:
+        if self.class_shares is not None:
+            order = self._drawn_order()
+            for start in range(0, n, self.batch_size):
+                index = order[start:start + self.batch_size]
+                yield self.images[index].float(), self.labels[index]
+        elif self.shuffle:
             torch.empty((), dtype=torch.int64).random_(generator=self.generator)
             order = torch.randperm(n, generator=self.generator).to(self.images.device)
             torch.randperm(n, generator=self.generator)

@@ -17,13 +17,17 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from vvpipe.class_health import ClassHealth
-from vvpipe.data import ImageSet, TensorBatches, batches
+from vvpipe.class_health import ClassHealth, ClassRescue
+from vvpipe.data import ImageSet, TensorBatches, balanced_sample, batches
 from vvpipe.hooks import Callback, EpochLog
 from vvpipe.models import TASK_MODELS, place
 from vvpipe.settings.train import FixedTaskSettings, TrainSettings
 from vvpipe.training import Trainer, announce_plan
 from vvpipe.runtime import seed_everything
+
+
+# Images of each class in the training sample the rescue measures after every epoch.
+RESCUE_SAMPLE_PER_CLASS = 200
 
 
 @dataclass
@@ -97,6 +101,9 @@ def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: Imag
     best: tuple[float, int, dict, list] | None = None
     plan: dict = {}
     val_batches = scoring_batches(val, settings, device)
+    # The rescue watches the images the model trains on: the collapse is saturation on them.
+    rescue_batches = scoring_batches(balanced_sample(train, RESCUE_SAMPLE_PER_CLASS, settings.seed),
+                                     settings, device)
     for attempt in range(settings.order_attempts):
         started = time.perf_counter()
         seed = settings.seed + attempt
@@ -109,7 +116,10 @@ def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: Imag
                                  settings.order_attempts)
         health = ClassHealth(val_batches, grace=settings.epochs // 2,
                              patience=3 if stop_dead_runs else settings.epochs + 1)
-        trainer = Trainer(model, optimizer, loss, callbacks=[health, *watchers()],
+        rescue = (ClassRescue(rescue_batches, settings.rescue_max_weight, seed)
+                  if settings.rescue_max_weight > 1 else None)
+        trainer = Trainer(model, optimizer, loss,
+                          callbacks=[health, *([rescue] if rescue else []), *watchers()],
                           progress=progress)
         ordered_batches = batches(ordered, settings.batch_size, settings.shuffle_train, seed, device)
         history = trainer.fit(ordered_batches, val_batches, settings.epochs)
@@ -121,6 +131,8 @@ def fit_fixed(task: str, settings: FixedTaskSettings, train: ImageSet, val: Imag
             "val_accuracy": history[-1].val_accuracy, "val_loss": history[-1].val_loss,
             "val_recall_per_class": recall, "min_val_recall": min(recall.values()),
             "dead_classes": health.dead_classes,
+            "rescued_epochs": {str(h["epoch"]): [round(w, 2) for w in h["weights"]]
+                               for h in (rescue.history if rescue else []) if h["weights"]},
             "class_health": health.history}
         attempts.append(record)
         timings.append({"attempt": attempt + 1,

@@ -123,6 +123,7 @@ class Trainer:
         self.should_stop = False
         self.stop_reason: str | None = None
         self._generators: list[torch.Generator] = []
+        self.train_batches: Batches | None = None
         # Wall seconds this process spent in training passes and in validation passes.
         self.seconds = {"training": 0.0, "validation": 0.0}
         self.samples_trained = 0
@@ -173,6 +174,7 @@ class Trainer:
         """Train until ``epochs`` epochs are complete (continuing a restored run) or a callback
         asks to stop."""
         self.max_epochs = epochs
+        self.train_batches = train_batches  # a callback may redraw the passes (ClassRescue)
         self._generators = _generators(train_batches, val_batches)
         for callback in self.callbacks:
             callback.on_fit_start(self)

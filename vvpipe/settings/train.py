@@ -51,6 +51,9 @@ class FixedTaskSettings(TrainSettings):
 
     order_attempts: int = 5
     min_class_recall: float = 0.5
+    # A class falling behind gets up to this many times its share of the next pass
+    # (``vvpipe.class_health.ClassRescue``); 1 leaves every pass as the original draws it.
+    rescue_max_weight: float = 4.0
 
     def validate(self, where: str) -> None:
         super().validate(where)
@@ -58,3 +61,5 @@ class FixedTaskSettings(TrainSettings):
                 f"must be at least 1, got {self.order_attempts}")
         require(0 <= self.min_class_recall <= 1, f"{where}.min_class_recall",
                 f"must be in [0, 1], got {self.min_class_recall}")
+        require(self.rescue_max_weight >= 1, f"{where}.rescue_max_weight",
+                f"must be at least 1 (1 turns the rescue off), got {self.rescue_max_weight}")
