@@ -7,6 +7,7 @@ prints a table. About 15 minutes a profile on 2 cores.
 
     python benchmarks/profiles.py                       # every profile
     python benchmarks/profiles.py --profiles clean photometric
+    python benchmarks/profiles.py --profiles heavy-noise --seed 1   # row "heavy-noise, seed 1"
 """
 
 from __future__ import annotations
@@ -109,11 +110,13 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
 
 
 def run_profile(name: str, keep: bool, root: Path | None = None,
-                earlier: dict | None = None, tasks: tuple[str, ...] | None = None) -> dict:
+                earlier: dict | None = None, tasks: tuple[str, ...] | None = None,
+                seed: int | None = None) -> dict:
     """The profile's stand-in and stages in a scratch copy; ``root`` reuses the copy an earlier,
     interrupted call left (``--keep``), and `dvc repro` goes on from the stages it finished.
     ``tasks`` (default: the profile's) are the tasks run; the row keeps the earlier entry's
-    figures of the others."""
+    figures of the others; ``seed`` (default: the stand-in's own) draws another archive of the
+    profile."""
     tasks = tasks or PROFILE_TASKS.get(name, TASKS)
     resume = root is not None and (root / "repo" / "dvc.lock").is_file()
     root = root or Path(tempfile.mkdtemp(prefix=f"vvpipe-{name}-"))
@@ -124,7 +127,8 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
         else:
             repo = scratch_copy(root)
             start = time.perf_counter()
-            sh(repo, sys.executable, "-m", "vvpipe.standin", "--profile", name)
+            sh(repo, sys.executable, "-m", "vvpipe.standin", "--profile", name,
+               *(["--seed", str(seed)] if seed is not None else []))
             sh(repo, "git", "init", "-q")
             sh(repo, "dvc", "add", "-q", "data.tar.xz")
             sh(repo, "git", "add", "-A")
@@ -190,6 +194,9 @@ def main() -> None:
                              "(one profile)")
     parser.add_argument("--retrain-raw", action="store_true",
                         help="train the raw-set baselines again even where the results hold them")
+    parser.add_argument("--seed", type=int,
+                        help="the stand-in's seed: another archive of each profile, in a row "
+                             "of its own (\"NAME, seed N\")")
     parser.add_argument("--table", action="store_true",
                         help="only print the Markdown table of the results already written")
     parser.add_argument("--from-workspace", metavar="PROFILE", choices=list(PROFILES),
@@ -212,9 +219,11 @@ def main() -> None:
                 args.repo, {}, results.get(args.from_workspace),
                 tuple(args.tasks or PROFILE_TASKS.get(args.from_workspace, TASKS)), not args.no_raw)}
             if args.from_workspace else
-            {name: lambda name=name: run_profile(
-                name, args.keep, args.resume, None if args.retrain_raw else results.get(name),
-                tuple(args.tasks) if args.tasks else None) for name in args.profiles})
+            {row: lambda name=name, row=row: run_profile(
+                name, args.keep, args.resume, None if args.retrain_raw else results.get(row),
+                tuple(args.tasks) if args.tasks else None, args.seed)
+             for name in args.profiles
+             for row in [name if args.seed is None else f"{name}, seed {args.seed}"]})
     for name, run in runs.items():
         print(f"profile {name} ...", file=sys.stderr, flush=True)
         entry = run()
