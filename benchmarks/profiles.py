@@ -8,6 +8,8 @@ prints a table. About 15 minutes a profile on 2 cores.
     python benchmarks/profiles.py                       # every profile
     python benchmarks/profiles.py --profiles clean photometric
     python benchmarks/profiles.py --profiles heavy-noise --seed 1   # row "heavy-noise, seed 1"
+    python benchmarks/profiles.py --profiles skewed-prior --tasks task1 \
+        --set task1.prior_max_ratio=2     # row "skewed-prior, task1.prior_max_ratio 2"
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scratch import REPO, scratch_copy, sh  # noqa: E402
 from vvpipe.audit import prior_errors  # noqa: E402
+from vvpipe.config import read_params  # noqa: E402
 from vvpipe.standin_profiles import PROFILES  # noqa: E402
 
 TASKS = ("task1", "task3")
@@ -37,6 +42,29 @@ def raw_baseline(repo: Path, task: str) -> dict:
     scored on the test set (the stage scripts never train on the raw set)."""
     return json.loads(sh(repo, sys.executable, str(repo / "benchmarks" / "raw_baseline.py"),
                          task).splitlines()[-1])
+
+
+def set_params(repo: Path, overrides: list[str]) -> None:
+    """``KEY=VALUE`` overrides (dotted keys, YAML values) written into the copy's params.yaml,
+    as ``dvc exp run -S`` would; a key params.yaml does not hold is an error."""
+    path = repo / "params.yaml"
+    params = read_params(path)
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        *parents, leaf = key.split(".")
+        section = params
+        for part in parents:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not sep or not isinstance(section, dict) or leaf not in section:
+            raise SystemExit(f"--set {override!r}: params.yaml has no key {key!r}")
+        section[leaf] = yaml.safe_load(value)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def row_name(profile: str, seed: int | None, overrides: list[str]) -> str:
+    """The row a run writes: the profile, then what differs from its defaults."""
+    return ", ".join([profile, *([f"seed {seed}"] if seed is not None else []),
+                      *(override.replace("=", " ", 1) for override in overrides)])
 
 
 def with_total(timings: dict[str, float]) -> dict[str, float]:
@@ -111,12 +139,13 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
 
 def run_profile(name: str, keep: bool, root: Path | None = None,
                 earlier: dict | None = None, tasks: tuple[str, ...] | None = None,
-                seed: int | None = None) -> dict:
+                seed: int | None = None, overrides: list[str] | None = None,
+                raw_baselines: bool = True) -> dict:
     """The profile's stand-in and stages in a scratch copy; ``root`` reuses the copy an earlier,
     interrupted call left (``--keep``), and `dvc repro` goes on from the stages it finished.
     ``tasks`` (default: the profile's) are the tasks run; the row keeps the earlier entry's
     figures of the others; ``seed`` (default: the stand-in's own) draws another archive of the
-    profile."""
+    profile; ``overrides`` (``KEY=VALUE``) change the copy's params.yaml."""
     tasks = tasks or PROFILE_TASKS.get(name, TASKS)
     resume = root is not None and (root / "repo" / "dvc.lock").is_file()
     root = root or Path(tempfile.mkdtemp(prefix=f"vvpipe-{name}-"))
@@ -126,6 +155,7 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
             repo = root / "repo"
         else:
             repo = scratch_copy(root)
+            set_params(repo, overrides or [])
             start = time.perf_counter()
             sh(repo, sys.executable, "-m", "vvpipe.standin", "--profile", name,
                *(["--seed", str(seed)] if seed is not None else []))
@@ -138,7 +168,7 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
             start = time.perf_counter()
             sh(repo, "dvc", "repro", "-q", f"evaluate@{task}", f"audit@{task}")
             timings[f"pipeline {task}"] = round(time.perf_counter() - start, 1)
-        entry = collect(repo, timings, earlier, tasks)
+        entry = collect(repo, timings, earlier, tasks, raw_baselines)
         entry["resumed"] = resume
         kept = {task: earlier[task] for task in TASKS
                 if earlier and task in earlier and task not in tasks}
@@ -207,8 +237,11 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=TASKS,
                         help="the tasks to run, or with --from-workspace to read (default: the "
                              "profile's); a row keeps its other tasks' earlier figures")
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="params.yaml keys changed in the scratch copies (dotted, like "
+                             "`dvc exp run -S`), in a row of their own")
     parser.add_argument("--no-raw", action="store_true",
-                        help="with --from-workspace: do not train the raw-set baselines")
+                        help="do not train the raw-set baselines (a row keeps those it holds)")
     args = parser.parse_args()
 
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -221,9 +254,10 @@ def main() -> None:
             if args.from_workspace else
             {row: lambda name=name, row=row: run_profile(
                 name, args.keep, args.resume, None if args.retrain_raw else results.get(row),
-                tuple(args.tasks) if args.tasks else None, args.seed)
+                tuple(args.tasks) if args.tasks else None, args.seed, args.overrides,
+                not args.no_raw)
              for name in args.profiles
-             for row in [name if args.seed is None else f"{name}, seed {args.seed}"]})
+             for row in [row_name(name, args.seed, args.overrides)]})
     for name, run in runs.items():
         print(f"profile {name} ...", file=sys.stderr, flush=True)
         entry = run()
