@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,11 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scratch import REPO, scratch_copy, sh  # noqa: E402
 from vvpipe.audit import prior_errors  # noqa: E402
 from vvpipe.config import read_params  # noqa: E402
+from vvpipe.experiments import mean_sd  # noqa: E402
 from vvpipe.standin_profiles import PROFILES  # noqa: E402
 
 TASKS = ("task1", "task3")
 # The task whose data a profile changes; the other task's data is the default profile's.
 PROFILE_TASKS = {"heavy-noise": ("task1",), "small-thin": ("task3",)}
+# What a row's figures depend on besides the stand-in.
+PIPELINE_CODE = ("vvpipe", "stages", "dvc.yaml", "params.yaml")
 
 
 def raw_baseline(repo: Path, task: str) -> dict:
@@ -83,11 +87,21 @@ def cpu_model() -> str | None:
     return names[0] if names else None
 
 
+def code_version(repo: Path) -> str:
+    """The last commit that changed the pipeline's code or params, "+changes" where the working
+    tree's differ from it."""
+    commit = sh(repo, "git", "log", "-1", "--format=%h", "HEAD", "--", *PIPELINE_CODE).strip()
+    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *PIPELINE_CODE],
+                             cwd=repo).returncode != 0
+    return commit + ("+changes" if changed else "")
+
+
 def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
-            tasks: tuple[str, ...] = TASKS, raw_baselines: bool = True) -> dict:
+            tasks: tuple[str, ...] = TASKS, raw_baselines: bool = True,
+            code: str | None = None) -> dict:
     """One profile's row from a repository whose task 1 and 3 stages have run: the engineered
-    figures it wrote, and the raw-set baselines (trained here unless ``earlier`` holds them:
-    they depend only on the archive)."""
+    figures it wrote, the version of the ``code`` that wrote them, and the raw-set baselines
+    (trained here unless ``earlier`` holds them: they depend only on the archive)."""
     entry: dict = {"timings_s": timings}
     manifest = json.loads((repo / "standin" / "manifest.json").read_text())
     for task in tasks:
@@ -106,6 +120,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
             (repo / "logs" / "timing" / f"train@{task}.json").read_text())["attempts"]
         matching = engineering["test_matching"] or {}
         entry[task] = {
+            "code": code,
             "raw": raw,
             "engineered": {"accuracy": metrics["accuracy"],
                            "min_class_recall": metrics["min_class_recall"],
@@ -152,8 +167,9 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
     try:
         timings: dict[str, float] = {}
         if resume:
-            repo = root / "repo"
+            repo, code = root / "repo", None
         else:
+            code = code_version(REPO)
             repo = scratch_copy(root)
             set_params(repo, overrides or [])
             start = time.perf_counter()
@@ -168,7 +184,7 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
             start = time.perf_counter()
             sh(repo, "dvc", "repro", "-q", f"evaluate@{task}", f"audit@{task}")
             timings[f"pipeline {task}"] = round(time.perf_counter() - start, 1)
-        entry = collect(repo, timings, earlier, tasks, raw_baselines)
+        entry = collect(repo, timings, earlier, tasks, raw_baselines, code)
         entry["resumed"] = resume
         kept = {task: earlier[task] for task in TASKS
                 if earlier and task in earlier and task not in tasks}
@@ -214,6 +230,34 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def seeds_table(results: dict) -> str:
+    """Each profile and task over its stand-in seeds (the row "NAME" is seed 0, "NAME, seed N"
+    the others; rows with changed params, and figures that do not say which code wrote them,
+    are left out): mean ± sd and the worst seed."""
+    lines = ["| profile | task | seeds | test accuracy: mean ± sd (lowest) "
+             "| lowest class recall (test): mean ± sd (lowest) | attempts per seed | code |",
+             "|---|---|---|---|---|---|---|"]
+    for name in PROFILES:
+        rows = {0: results.get(name)} | {
+            int(row.rsplit(" ", 1)[1]): entry for row, entry in results.items()
+            if row.startswith(f"{name}, seed ") and row.count(",") == 1}
+        for task in TASKS:
+            runs = {seed: row[task] for seed, row in sorted(rows.items())
+                    if row and row.get(task, {}).get("code")}
+            if len(runs) < 2:
+                continue
+            cells = []
+            for key in ("accuracy", "min_class_recall"):
+                values = [run["engineered"][key] for run in runs.values()]
+                spread = mean_sd(values)
+                cells.append(f"{spread['mean']:.3f} ± {spread['sd']:.3f} ({min(values):.3f})")
+            attempts = " / ".join(str(run.get("order_attempts", "—")) for run in runs.values())
+            codes = ", ".join(sorted({run["code"] for run in runs.values()}))
+            lines.append(f"| `{name}` | {task[-1]} | {', '.join(map(str, runs))} | {cells[0]} "
+                         f"| {cells[1]} | {attempts} | {codes} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", nargs="+", default=list(PROFILES), choices=list(PROFILES))
@@ -229,6 +273,8 @@ def main() -> None:
                              "of its own (\"NAME, seed N\")")
     parser.add_argument("--table", action="store_true",
                         help="only print the Markdown table of the results already written")
+    parser.add_argument("--seeds-table", action="store_true",
+                        help="only print each profile's spread over the stand-in seeds run")
     parser.add_argument("--from-workspace", metavar="PROFILE", choices=list(PROFILES),
                         help="instead: take this profile's row from a repository (--repo, this "
                              "one by default) whose `dvc repro` has run on that stand-in")
@@ -245,12 +291,13 @@ def main() -> None:
     args = parser.parse_args()
 
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    if args.table:
-        print(markdown_table(results))
+    if args.table or args.seeds_table:
+        print(markdown_table(results) if args.table else seeds_table(results))
         return
     runs = ({args.name or args.from_workspace: lambda: collect(
                 args.repo, {}, results.get(args.from_workspace),
-                tuple(args.tasks or PROFILE_TASKS.get(args.from_workspace, TASKS)), not args.no_raw)}
+                tuple(args.tasks or PROFILE_TASKS.get(args.from_workspace, TASKS)), not args.no_raw,
+                code_version(args.repo))}
             if args.from_workspace else
             {row: lambda name=name, row=row: run_profile(
                 name, args.keep, args.resume, None if args.retrain_raw else results.get(row),
