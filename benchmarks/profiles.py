@@ -116,8 +116,10 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
         metrics = json.loads((repo / "reports" / task / "evaluation.json").read_text())
         engineering = json.loads((repo / "reports" / task / "engineering.json").read_text())
         training = json.loads((repo / "reports" / task / "training.json").read_text())
-        attempt_timings = json.loads(
-            (repo / "logs" / "timing" / f"train@{task}.json").read_text())["attempts"]
+        # The timing log is not versioned: a fresh checkout of a committed run has none.
+        timing_log = repo / "logs" / "timing" / f"train@{task}.json"
+        attempt_timings = (json.loads(timing_log.read_text())["attempts"] if timing_log.is_file()
+                           else [{"seconds": None}] * len(training["attempts"]))
         matching = engineering["test_matching"] or {}
         entry[task] = {
             "code": code,
