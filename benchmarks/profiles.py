@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -239,8 +240,9 @@ def seeds_table(results: dict) -> str:
     the others; rows with changed params, and figures that do not say which code wrote them,
     are left out): mean ± sd and the worst seed."""
     lines = ["| profile | task | seeds | test accuracy: mean ± sd (lowest) "
-             "| lowest class recall (test): mean ± sd (lowest) | attempts per seed | code |",
-             "|---|---|---|---|---|---|---|"]
+             "| lowest class recall (test): mean ± sd (lowest) | attempts per seed "
+             "| prior TV error, EM / BBSE: mean (largest); BBSE passed its check | code |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in PROFILES:
         rows = {0: results.get(name)} | {
             int(row.rsplit(" ", 1)[1]): entry for row, entry in results.items()
@@ -256,9 +258,15 @@ def seeds_table(results: dict) -> str:
                 spread = mean_sd(values)
                 cells.append(f"{spread['mean']:.3f} ± {spread['sd']:.3f} ({min(values):.3f})")
             attempts = " / ".join(str(run.get("order_attempts", "—")) for run in runs.values())
+            errors = [run["test_prior_error"] for run in runs.values()
+                      if run.get("test_prior_error")]
+            prior = " / ".join(
+                f"{statistics.fmean(e[k] for e in errors):.3f} ({max(e[k] for e in errors):.3f})"
+                for k in ("em", "bbse")) + \
+                f"; {sum(e['acted_on'] for e in errors)} of {len(errors)}" if errors else "—"
             codes = ", ".join(sorted({run["code"] for run in runs.values()}))
             lines.append(f"| `{name}` | {task[-1]} | {', '.join(map(str, runs))} | {cells[0]} "
-                         f"| {cells[1]} | {attempts} | {codes} |")
+                         f"| {cells[1]} | {attempts} | {prior} | {codes} |")
     return "\n".join(lines)
 
 
