@@ -211,8 +211,8 @@ def markdown_table(results: dict) -> str:
              "| engineered: test | validation | lowest class recall (test) | attempts "
              "| prior TV error: EM / BBSE / uniform (BBSE passed its check) "
              "| KS sum vs test: raw / copies "
-             "| minutes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| minutes | code |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
         for task in (t for t in TASKS if t in entry):
             t = entry[task]
@@ -231,7 +231,7 @@ def markdown_table(results: dict) -> str:
                 f"({t['sizing']['total_steps']:,}) | {raw} | **{t['engineered']['accuracy']:.3f}** "
                 f"| {t['engineered']['val_accuracy']:.3f} | "
                 f"{t['engineered']['min_class_recall']:.2f} | {t.get('order_attempts', '—')} | "
-                f"{prior_text} | {ks} | {minutes} |")
+                f"{prior_text} | {ks} | {minutes} | {t.get('code') or 'earlier'} |")
     return "\n".join(lines)
 
 
