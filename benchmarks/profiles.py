@@ -9,7 +9,7 @@ prints a table. About 15 minutes a profile on 2 cores.
     python benchmarks/profiles.py --profiles clean photometric
     python benchmarks/profiles.py --profiles heavy-noise --seed 1   # row "heavy-noise, seed 1"
     python benchmarks/profiles.py --profiles skewed-prior --tasks task1 \
-        --set task1.prior_max_ratio=2     # row "skewed-prior, task1.prior_max_ratio 2"
+        --set engineer.task1.prior_max_ratio=2   # row "skewed-prior, engineer.task1.prior_max_ratio 2"
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ def raw_baseline(repo: Path, task: str) -> dict:
 def set_params(repo: Path, overrides: list[str]) -> None:
     """``KEY=VALUE`` overrides (dotted keys, YAML values) written into the copy's params.yaml,
     as ``dvc exp run -S`` would; a key params.yaml does not hold is an error."""
+    if not overrides:
+        return
     path = repo / "params.yaml"
     params = read_params(path)
     for override in overrides:
@@ -260,10 +262,10 @@ def seeds_table(results: dict) -> str:
             attempts = " / ".join(str(run.get("order_attempts", "—")) for run in runs.values())
             errors = [run["test_prior_error"] for run in runs.values()
                       if run.get("test_prior_error")]
-            prior = " / ".join(
-                f"{statistics.fmean(e[k] for e in errors):.3f} ({max(e[k] for e in errors):.3f})"
-                for k in ("em", "bbse")) + \
-                f"; {sum(e['acted_on'] for e in errors)} of {len(errors)}" if errors else "—"
+            prior = ((" / ".join(f"{statistics.fmean(e[k] for e in errors):.3f} "
+                                 f"({max(e[k] for e in errors):.3f})" for k in ("em", "bbse"))
+                      + f"; {sum(e['acted_on'] for e in errors)} of {len(errors)}")
+                     if errors else "—")
             codes = ", ".join(sorted({run["code"] for run in runs.values()}))
             lines.append(f"| `{name}` | {task[-1]} | {', '.join(map(str, runs))} | {cells[0]} "
                          f"| {cells[1]} | {attempts} | {prior} | {codes} |")
