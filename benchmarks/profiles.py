@@ -58,11 +58,13 @@ def set_params(repo: Path, overrides: list[str]) -> None:
     params = read_params(path)
     for override in overrides:
         key, sep, value = override.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {override!r}: want KEY=VALUE")
         *parents, leaf = key.split(".")
         section = params
         for part in parents:
             section = section.get(part) if isinstance(section, dict) else None
-        if not sep or not isinstance(section, dict) or leaf not in section:
+        if not isinstance(section, dict) or leaf not in section:
             raise SystemExit(f"--set {override!r}: params.yaml has no key {key!r}")
         section[leaf] = yaml.safe_load(value)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
