@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scratch import REPO, scratch_copy, sh  # noqa: E402
 from vvpipe.audit import prior_errors  # noqa: E402
 from vvpipe.config import read_params  # noqa: E402
-from vvpipe.experiments import mean_sd  # noqa: E402
+from vvpipe.experiments import mean_sd, params_section  # noqa: E402
 from vvpipe.standin_profiles import PROFILES  # noqa: E402
 
 TASKS = ("task1", "task3")
@@ -60,10 +59,8 @@ def set_params(repo: Path, overrides: list[str]) -> None:
         key, sep, value = override.partition("=")
         if not sep:
             raise SystemExit(f"--set {override!r}: want KEY=VALUE")
-        *parents, leaf = key.split(".")
-        section = params
-        for part in parents:
-            section = section.get(part) if isinstance(section, dict) else None
+        parent, _, leaf = key.rpartition(".")
+        section = params_section(params, parent)
         if not isinstance(section, dict) or leaf not in section:
             raise SystemExit(f"--set {override!r}: params.yaml has no key {key!r}")
         section[leaf] = yaml.safe_load(value)
@@ -264,7 +261,7 @@ def seeds_table(results: dict) -> str:
             attempts = " / ".join(str(run.get("order_attempts", "—")) for run in runs.values())
             errors = [run["test_prior_error"] for run in runs.values()
                       if run.get("test_prior_error")]
-            prior = ((" / ".join(f"{statistics.fmean(e[k] for e in errors):.3f} "
+            prior = ((" / ".join(f"{mean_sd([e[k] for e in errors])['mean']:.3f} "
                                  f"({max(e[k] for e in errors):.3f})" for k in ("em", "bbse"))
                       + f"; {sum(e['acted_on'] for e in errors)} of {len(errors)}")
                      if errors else "—")
