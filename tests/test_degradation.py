@@ -64,6 +64,7 @@ def test_copies_land_on_the_test_orientation(digits, digit_labels, test_angle):
     assert measured["copies"] == pytest.approx(measured["test"], abs=2.0)
     assert report["ks_sum"]["fitted"] <= report["ks_sum"]["moment_start"]
     assert report["chosen"] == "fitted" and report["ks_sum"]["chosen"] < report["ks_sum"]["raw"]
+    assert report["shift_check"]["mean_gain"] > 2 * report["shift_check"]["gain_sd"] + 0.1
     assert report["shift_measured"]
 
 
@@ -102,6 +103,19 @@ def test_with_no_shift_the_raw_images_are_measured_beside_the_copies(digits, dig
     assert report["ks_sum"]["jitter_only"] > report["ks_sum"]["raw"]
     assert report["ks_sum"]["chosen"] <= report["ks_sum"]["jitter_only"]
     assert fitted.rotation_spread >= 10.0 and report["chosen"] in ("fitted", "jitter_only")
+    assert not report["shift_measured"]
+
+
+def test_a_gain_only_on_the_fits_own_sample_is_no_shift(digits, digit_labels):
+    """One source, no jitter floor: the best of some 300 tries beats the raw images on the
+    sample it was tried on, but not by more than bootstrap samples of the set scatter."""
+    train, test = digits[:300], digits[300:]
+    _, report = fit_degradation(train, digit_labels[:300], test, summary_of(train, test),
+                                NO_JITTER, 0)
+    check = report["shift_check"]
+    assert report["ks_sum"]["chosen"] < report["ks_sum"]["raw"]
+    assert check["samples"] == 5 and len(check["ks_sum_copies"]) == 5
+    assert check["mean_gain"] < 2 * check["gain_sd"]
     assert not report["shift_measured"]
 
 

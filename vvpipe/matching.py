@@ -19,6 +19,10 @@ from vvpipe.shift import ks_table
 
 FIT_SAMPLE = 1200  # training images (and up to 3x test images) the fit measures at each step
 FIT_ROUNDS = 4
+# A shift is claimed on fresh samples the descent never saw: its own value is the best of some
+# 300 tries on one sample, so it flatters the fit (a margin of 0.008 once reversed on new images).
+CHECK_SAMPLES = 5
+CHECK_STANDARD_DEVIATIONS = 2.0
 # name: (step of the first round, lowest, highest)
 SEARCH = {
     "rotation_mean": (4.0, -45.0, 45.0), "rotation_spread": (5.0, 0.0, 45.0),
@@ -111,6 +115,44 @@ def _descend(objective: Callable[[Degradation], float], current: Degradation, be
     return current, best, evaluations
 
 
+def _ks_sum(images: np.ndarray, target: dict[str, np.ndarray]) -> float:
+    """The sum over the matched properties of the KS distances from the test images'."""
+    props = image_properties(images)
+    return float(sum(stats.ks_2samp(props[name], target[name]).statistic
+                     for name in MATCHED_PROPERTIES))
+
+
+def _check_on_fresh_samples(chosen: Degradation, train_images: np.ndarray,
+                            train_labels: np.ndarray, fit_index: np.ndarray,
+                            target: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+    """How much closer to the test images the chosen copies are than the raw images, on
+    ``CHECK_SAMPLES`` bootstrap samples, class-balanced and as large as the fit's, of the
+    training images outside the fit's sample (of the whole set where some class has not half
+    the fit's share left), each with new random draws. The shift is confirmed when the mean
+    gain passes ``CHECK_STANDARD_DEVIATIONS`` times its spread over the samples: a gain that
+    nearly any sample of the training set would show."""
+    classes = np.unique(train_labels)
+    per_class = len(fit_index) // len(classes)
+    pool = np.setdiff1d(np.arange(len(train_labels)), fit_index)
+    if min(int((train_labels[pool] == c).sum()) for c in classes) < per_class // 2:
+        pool = np.arange(len(train_labels))
+    members = [pool[train_labels[pool] == c] for c in classes]
+    raw, copies = [], []
+    for _ in range(CHECK_SAMPLES):
+        images = train_images[np.concatenate([rng.choice(m, per_class) for m in members])]
+        raw.append(_ks_sum(images, target))
+        copies.append(_ks_sum(chosen.apply(images, rng), target))
+    gains = np.subtract(raw, copies)
+    mean, spread = float(gains.mean()), float(gains.std(ddof=1))
+    return {"samples": CHECK_SAMPLES, "images_per_sample": per_class * len(classes),
+            "fresh_images": len(pool) < len(train_labels),
+            "ks_sum_raw": [round(v, 4) for v in raw],
+            "ks_sum_copies": [round(v, 4) for v in copies],
+            "mean_gain": round(mean, 4), "gain_sd": round(spread, 4),
+            "rule": f"mean gain > {CHECK_STANDARD_DEVIATIONS:g} x its sd",
+            "confirmed": bool(mean > CHECK_STANDARD_DEVIATIONS * spread)}
+
+
 def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
                     summary: dict, jitter: JitterSettings, seed: int) -> tuple[Degradation, dict]:
     """Coordinate descent on the sum of KS distances between degraded copies of a class-balanced
@@ -118,16 +160,15 @@ def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_ima
     least the jitter's, so copies are never mere repeats. Starts from the moment estimate; keeps
     the bare jitter when that is closer, and reports the raw training images' distance beside."""
     rng = np.random.default_rng([seed, 7])
-    sample = train_images[class_balanced_sample(train_labels, FIT_SAMPLE, rng)]
+    fit_index = class_balanced_sample(train_labels, FIT_SAMPLE, rng)
+    sample = train_images[fit_index]
     test_sample = test_images[rng.permutation(len(test_images))[:3 * FIT_SAMPLE]]
     uniforms = rng.random((len(sample), UNIFORMS))
     noise = rng.standard_normal(sample.shape)
     target = image_properties(test_sample)
 
     def objective(candidate: Degradation) -> float:
-        props = image_properties(candidate.apply(sample, rng, uniforms, noise))
-        return float(sum(stats.ks_2samp(props[name], target[name]).statistic
-                         for name in MATCHED_PROPERTIES))
+        return _ks_sum(candidate.apply(sample, rng, uniforms, noise), target)
 
     floors = {"rotation_spread": jitter.rotation, "shift_spread": jitter.shift,
               "scale_spread": jitter.scale}
@@ -147,10 +188,12 @@ def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_ima
     fitted_value = best
     if jitter_value < best:
         current, best = Degradation.jitter_only(jitter), jitter_value
+    check = _check_on_fresh_samples(current, train_images, train_labels, fit_index, target,
+                                    np.random.default_rng([seed, 13]))
     # The raw images are measured, not chosen: copies that merely repeat their sources cost
     # task 1 on the default stand-in 0.937 against 0.966 on test, 0.965 against 0.967 on validation
-    # (docs/robustness.md). When the raw images are the closest, no shift is claimed and the
-    # copies are only the nearest ones that do not repeat their sources.
+    # (docs/robustness.md). Unless the check confirms that the copies beat the raw images, no
+    # shift is claimed and the copies are only the nearest ones that do not repeat their sources.
     report = {
         "method": "coordinate descent on the sum of KS distances over "
                   f"{len(MATCHED_PROPERTIES)} properties, {len(sample)} training and "
@@ -160,7 +203,8 @@ def fit_degradation(train_images: np.ndarray, train_labels: np.ndarray, test_ima
                    "moment_start": round(start_value, 4), "fitted": round(fitted_value, 4),
                    "chosen": round(best, 4)},
         "chosen": "jitter_only" if current == Degradation.jitter_only(jitter) else "fitted",
-        "shift_measured": bool(best < raw_value),
+        "shift_check": check,
+        "shift_measured": check["confirmed"],
         "ks_train_vs_test": ks_table(sample, test_sample),
         "parameters": {f.name: getattr(current, f.name) for f in fields(current)},
     }
