@@ -10,7 +10,7 @@ import functools
 import cv2
 import numpy as np
 
-from vvpipe.degradation import motion_kernel
+from vvpipe.degradation import motion_kernel, restroked
 from vvpipe.standin_profiles import StandInConfig
 
 SIDE = 28
@@ -80,18 +80,9 @@ def mild_variant(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def shifted(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
     image = digit.astype(np.float32)
     if config.task3_test_thinning:
-        image = thinned(image, config.task3_test_thinning)
+        image = restroked(image, -config.task3_test_thinning)
     return _to_uint8(_affine(image, rng, config.task3_test_rotation,
                              config.task3_test_shift, config.task3_test_scale))
-
-
-def thinned(image: np.ndarray, pixels: float) -> np.ndarray:
-    """Strokes eroded by ``pixels`` (28-pixel units), worked at 4x so a fraction of a pixel
-    thins the stroke instead of deleting it."""
-    big = cv2.resize(image, (SIDE * SUPERSAMPLE,) * 2, interpolation=cv2.INTER_CUBIC)
-    radius = max(1, round(pixels * SUPERSAMPLE))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-    return cv2.resize(cv2.erode(big, kernel), (SIDE, SIDE), interpolation=cv2.INTER_AREA)
 
 
 def photometric(digit: np.ndarray, rng: np.random.Generator, config: StandInConfig) -> np.ndarray:
