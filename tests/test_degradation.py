@@ -119,6 +119,18 @@ def test_a_gain_only_on_the_fits_own_sample_is_no_shift(digits, digit_labels):
     assert not report["shift_measured"]
 
 
+def test_the_check_runs_when_a_class_has_a_single_image():
+    """A tiny archive: the fit's sample holds the one image of a class, so nothing of that class
+    is left outside it and the check draws from the whole set instead."""
+    images, labels = load_mnist_digits()
+    keep = np.concatenate([np.flatnonzero(labels == c)[:1 if c == 7 else 8] for c in range(10)])
+    train, test = images[keep], images[np.arange(100, 5000, 250)]
+    _, report = fit_degradation(train, labels[keep], test, summary_of(train, test), NO_JITTER, 0)
+    check = report["shift_check"]
+    assert not check["fresh_images"] and check["images_per_sample"] == 10
+    assert len(check["ks_sum_raw"]) == 5
+
+
 def test_a_class_mix_is_not_mistaken_for_a_shift(digits, digit_labels):
     """The fit measures a class-balanced sample: ones are narrow, and a set of mostly ones
     would otherwise look like a width shift."""

@@ -134,7 +134,7 @@ def _check_on_fresh_samples(chosen: Degradation, train_images: np.ndarray,
     classes = np.unique(train_labels)
     per_class = len(fit_index) // len(classes)
     pool = np.setdiff1d(np.arange(len(train_labels)), fit_index)
-    if min(int((train_labels[pool] == c).sum()) for c in classes) < per_class // 2:
+    if min(int((train_labels[pool] == c).sum()) for c in classes) < max(1, (per_class + 1) // 2):
         pool = np.arange(len(train_labels))
     members = [pool[train_labels[pool] == c] for c in classes]
     raw, copies = [], []
