@@ -9,7 +9,7 @@ from vvpipe.errors import ParamsError
 from vvpipe.settings.data import EngineerSettings
 from vvpipe.data import ImageSet
 from vvpipe.data import stratified_split, stratified_subset
-from vvpipe.engineering import Schedule, engineer, leaked_test_images
+from vvpipe.engineering import Schedule, class_targets, engineer, leaked_test_images
 
 
 def row(file, label, **flags):
@@ -294,6 +294,23 @@ def test_no_estimate_starves_a_class_or_grows_the_set_past_the_ceiling(case):
     assert len(capped.labels) <= 12 and capped.report["sizing"]["clipped_at_ceiling"]
     assert capped.report["sizing"]["images_wanted"] == 24
     assert capped.changelog.counts()["dropped"]["size ceiling"] >= 1
+
+
+@pytest.mark.parametrize("estimate", [None, {"0": 0.45, "1": 0.35, "2": 0.2}])
+@pytest.mark.parametrize("min_steps", [1, 3])  # the set the steps ask for: at / past the ceiling
+def test_class_targets_never_add_up_past_the_ceiling(estimate, min_steps):
+    # A ceiling of 10 images shared by three classes: rounding each share up asked for 12 (on
+    # skewed-prior, 40,966 against a ceiling of 40,960, and the train stage refused the set).
+    labels = np.repeat([0, 1, 2], 3)
+    prior = estimate and {"estimate": estimate, "differs_from_uniform": True}
+    schedule = Schedule(epochs=1, batch_size=10, max_steps=1)
+    settings = EngineerSettings(validation=0, min_steps=min_steps, matched_share=0,
+                                prior_max_ratio=2)
+    targets, sizing = class_targets(labels, settings, schedule, prior)
+    assert sum(targets.values()) == schedule.ceiling() == 10, targets
+    assert schedule.steps(sum(targets.values()))["total_steps"] <= schedule.max_steps
+    if not sizing["clipped_at_ceiling"]:
+        assert min(targets.values()) >= 3  # no class shrinks below its cleaned size
 
 
 def test_bounded_shares_pin_classes_to_the_ratio_and_keep_the_rest_in_proportion():

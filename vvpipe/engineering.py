@@ -301,6 +301,8 @@ def class_targets(labels: np.ndarray, settings: EngineerSettings, schedule: Sche
     total = min(wanted, ceiling)
     targets = {c: math.ceil(total * w) if wanted > ceiling else max(int(n), math.ceil(total * w))
                for c, n, w in zip(classes, counts, weights)}
+    if sum(targets.values()) > ceiling:  # rounding each class up passed it: share it exactly
+        targets = dict(zip(classes, apportion(int(ceiling), weights).tolist()))
     return targets, {
         "rule": "images = min(max(cleaned set, ceil(min_steps / epochs) * batch_size, "
                 "cleaned / (1 - matched_share), classes balanced to the largest), ceiling)",
@@ -311,6 +313,18 @@ def class_targets(labels: np.ndarray, settings: EngineerSettings, schedule: Sche
         else ("uniform" if settings.balance else "training proportions"),
         "class_shares": {str(c): round(float(w), 4) for c, w in zip(classes, weights)},
     }
+
+
+def apportion(total: int, weights: np.ndarray) -> np.ndarray:
+    """``total`` split into whole counts in proportion to ``weights``, adding up to exactly
+    ``total``: each count is its share rounded down, and what is left goes to the largest
+    remainders. Since every share has at least its rounded-down part, a class that fit its share
+    of ``total`` before rounding still does."""
+    exact = total * np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    counts = np.floor(exact + 1e-9).astype(np.int64)
+    left = total - int(counts.sum())
+    counts[np.argsort(-(exact - counts), kind="stable")[:max(left, 0)]] += 1
+    return counts
 
 
 def _thin(images: np.ndarray, labels: np.ndarray, files: list[str], targets: dict[int, int],
