@@ -89,6 +89,11 @@ def cpu_model() -> str | None:
     return names[0] if names else None
 
 
+def cpu_vendor(model: str | None) -> str:
+    """The vendor in a CPU's model name: what float results differ by."""
+    return next((vendor for vendor in ("Intel", "AMD") if model and vendor in model), "—")
+
+
 def code_version(repo: Path) -> str:
     """The last commit that changed the pipeline's code or params, "+changes" where the working
     tree's differ from it."""
@@ -125,6 +130,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
         matching = engineering["test_matching"] or {}
         entry[task] = {
             "code": code,
+            "cpu": cpu_model(),
             "raw": raw,
             "engineered": {"accuracy": metrics["accuracy"],
                            "min_class_recall": metrics["min_class_recall"],
@@ -154,7 +160,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
         }
     entry["timings_s"] = with_total(timings)
     entry["threads"] = int(os.environ.get("OMP_NUM_THREADS", 0)) or None
-    entry["cpu"] = cpu_model()
+    entry["cpu"] = cpu_model()  # of the run that wrote the row; each task names its own
     return entry
 
 
@@ -192,7 +198,7 @@ def run_profile(name: str, keep: bool, root: Path | None = None,
             timings[f"pipeline {task}"] = round(time.perf_counter() - start, 1)
         entry = collect(repo, timings, earlier, tasks, raw_baselines, code)
         entry["resumed"] = resume
-        kept = {task: earlier[task] for task in TASKS
+        kept = {task: {"cpu": earlier.get("cpu"), **earlier[task]} for task in TASKS
                 if earlier and task in earlier and task not in tasks}
         if kept:
             entry["timings_s"] = with_total({**earlier.get("timings_s", {}),
@@ -212,8 +218,8 @@ def markdown_table(results: dict) -> str:
              "| engineered: test | validation | lowest class recall (test) | attempts "
              "| prior TV error: EM / BBSE / uniform (BBSE passed its check) "
              "| KS sum vs test: raw / copies "
-             "| minutes | code |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| minutes | CPU | code |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results.items():
         for task in (t for t in TASKS if t in entry):
             t = entry[task]
@@ -232,7 +238,8 @@ def markdown_table(results: dict) -> str:
                 f"({t['sizing']['total_steps']:,}) | {raw} | **{t['engineered']['accuracy']:.3f}** "
                 f"| {t['engineered']['val_accuracy']:.3f} | "
                 f"{t['engineered']['min_class_recall']:.2f} | {t.get('order_attempts', '—')} | "
-                f"{prior_text} | {ks} | {minutes} | {t.get('code') or 'earlier'} |")
+                f"{prior_text} | {ks} | {minutes} | {cpu_vendor(t.get('cpu'))} "
+                f"| {t.get('code') or 'earlier'} |")
     return "\n".join(lines)
 
 
