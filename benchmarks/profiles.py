@@ -110,6 +110,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
     figures it wrote, the version of the ``code`` that wrote them, and the raw-set baselines
     (trained here unless ``earlier`` holds them: they depend only on the archive)."""
     entry: dict = {"timings_s": timings}
+    cpu = cpu_model()
     manifest = json.loads((repo / "standin" / "manifest.json").read_text())
     for task in tasks:
         if earlier and task in earlier and "raw" in earlier[task]:
@@ -130,7 +131,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
         matching = engineering["test_matching"] or {}
         entry[task] = {
             "code": code,
-            "cpu": cpu_model(),
+            "cpu": cpu,
             "raw": raw,
             "engineered": {"accuracy": metrics["accuracy"],
                            "min_class_recall": metrics["min_class_recall"],
@@ -160,7 +161,7 @@ def collect(repo: Path, timings: dict[str, float], earlier: dict | None = None,
         }
     entry["timings_s"] = with_total(timings)
     entry["threads"] = int(os.environ.get("OMP_NUM_THREADS", 0)) or None
-    entry["cpu"] = cpu_model()  # of the run that wrote the row; each task names its own
+    entry["cpu"] = cpu  # of the run that wrote the row; each task names its own
     return entry
 
 

@@ -321,9 +321,8 @@ def apportion(total: int, weights: np.ndarray) -> np.ndarray:
     remainders. Since every share has at least its rounded-down part, a class that fit its share
     of ``total`` before rounding still does."""
     exact = total * np.asarray(weights, dtype=np.float64) / np.sum(weights)
-    counts = np.floor(exact + 1e-9).astype(np.int64)
-    left = total - int(counts.sum())
-    counts[np.argsort(-(exact - counts), kind="stable")[:max(left, 0)]] += 1
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(-(exact - counts), kind="stable")[:total - int(counts.sum())]] += 1
     return counts
 
 
