@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--rows", default="default margin",
                         help="the sweep's row groups (scripts/task4_sweep.sh ROWS)")
     parser.add_argument("--dir", type=Path, required=True, help="where the copy is kept")
+    parser.add_argument("--study", help="the study's name (default: task4_frontier_PROFILE)")
     args = parser.parse_args()
 
     repo = prepared_copy(args.dir, args.profile)
@@ -63,7 +64,7 @@ def main() -> None:
     for script in ("task4_sweep.sh", "run_queue.sh"):
         if subprocess.run(["bash", f"scripts/{script}"], cwd=repo, env=env).returncode:
             raise SystemExit(f"scripts/{script} failed in {repo}")
-    study = f"task4_frontier_{args.profile}"
+    study = args.study or f"task4_frontier_{args.profile}"
     print(sh(repo, sys.executable, "scripts/task4_frontier.py", "--study", study,
              "--profile", args.profile))
     shutil.copy2(repo / "studies" / f"{study}.json", REPO / "studies" / f"{study}.json")

@@ -12,7 +12,8 @@
 #   ... above_margin=1 target_margin=m  the default's loss with the target logit capped at m
 #   ... margin_spread=w             the default's loss plus w·var(z_y - max other z)
 # ROWS picks the groups (default: all): "family" (the rows above the last two), "margin",
-# "spread", and "default" (the shipped loss alone). The cheap sweep of one new member on one
+# "spread", "default" (the shipped loss alone) and "custom": the one row ROW sets, e.g.
+# ROW="penalise=non_target ce_weight=4 weights.l1=3.2,6.4" (comma lists are grids too). The cheap sweep of one new member on one
 # profile is e.g. ROWS="default margin": 4 rows, 12 runs (docs/task4.md: a bracket on m needs fewer).
 # scripts/task4_frontier.py groups the runs by their params (not their names) and reads every
 # row on the validation split. An experiment queued again with the same params is restored from
@@ -51,4 +52,9 @@ if wanted margin; then
 fi
 if wanted spread; then
   queue "${DEFAULT[@]}" "weights.margin_spread=${SPREADS:-0.02,0.1}"
+fi
+if wanted custom; then
+  [ -n "${ROW:-}" ] || { echo "error: ROWS has custom but ROW (its loss keys) is empty" >&2; exit 2; }
+  read -ra custom <<< "$ROW"
+  queue "${custom[@]}"
 fi

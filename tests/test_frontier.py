@@ -5,8 +5,8 @@ import torch
 from torch.nn import functional
 
 from vvpipe.evaluation import Predictions, mean_logit_size
-from vvpipe.frontier import (frontier_choice, logit_size_bound, temperature_curve, temperature_for,
-                             worst_over_profiles)
+from vvpipe.frontier import (bracket_on_limit, frontier_choice, logit_size_bound,
+                             temperature_curve, temperature_for, worst_over_profiles)
 
 
 def mean_ce_and_size(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -136,3 +136,22 @@ def test_the_default_across_profiles_is_judged_by_its_worst_profile():
     assert worst[1] == row("plain", 0.03, -0.002, 0.45)
     assert frontier_choice(worst)["name"] == "plain"
     assert frontier_choice(worst, max_cross_entropy_change=0.1)["name"] == "margin"
+
+
+def test_the_bracket_keeps_the_last_value_within_the_limit_and_the_first_past_it():
+    def point(change, ratio):
+        return {"cross_entropy_change": change, "logit_size_ratio": ratio}
+
+    # A cap on the target logit: the smaller the margin m, the smaller the logits, the larger
+    # the loss. m = 6 is the smallest within +5 %, m = 5 the first past it.
+    points = {4.0: point(0.78, 0.26), 5.0: point(0.29, 0.31), 6.0: point(0.04, 0.37),
+              7.0: point(0.02, 0.40), 8.0: point(-0.01, 0.41)}
+    kept, losers = bracket_on_limit(points)
+    assert kept == [5.0, 6.0]
+    assert losers == [4.0, 7.0, 8.0]
+    # The knob's order does not matter, only the logit sizes the runs reached.
+    assert bracket_on_limit(dict(reversed(points.items()))) == (kept, losers)
+    assert bracket_on_limit(points, max_cross_entropy_change=0.3) == ([4.0, 5.0], [6.0, 7.0, 8.0])
+    # Every value within the limit: the smallest logits alone; every value past it: the nearest.
+    assert bracket_on_limit(points, max_cross_entropy_change=1.0) == ([4.0], [5.0, 6.0, 7.0, 8.0])
+    assert bracket_on_limit(points, max_cross_entropy_change=-0.5) == ([8.0], [4.0, 5.0, 6.0, 7.0])

@@ -93,3 +93,22 @@ def worst_over_profiles(profiles: Mapping[str, Sequence[dict]]) -> list[dict]:
              "accuracy_change": min(rows[name]["accuracy_change"] for rows in by_name),
              "logit_size_ratio": max(rows[name]["logit_size_ratio"] for rows in by_name)}
             for name in sorted(shared)]
+
+
+def bracket_on_limit(points: Mapping[float, Mapping[str, float]],
+                     max_cross_entropy_change: float = 0.05) -> tuple[list[float], list[float]]:
+    """The knob values of one loss member worth more seeds, and the losers, from one seed's
+    ``points`` ({value: {"cross_entropy_change": ..., "logit_size_ratio": ...}}): the
+    smallest-size value within the limit and the next smaller-size one, past it, which bracket
+    where the member meets the limit. Every other value has larger logits at a passing loss or
+    is further past the limit. One value is kept when every value passes (the smallest) or every
+    value fails (the one with the largest logits, the nearest to passing)."""
+    ranked = sorted(points, key=lambda value: points[value]["logit_size_ratio"])
+    passing = [value for value in ranked
+               if points[value]["cross_entropy_change"] <= max_cross_entropy_change]
+    if passing:
+        best = ranked.index(passing[0])
+        kept = ranked[max(0, best - 1):best + 1]
+    else:
+        kept = ranked[-1:]
+    return kept, [value for value in ranked if value not in kept]
