@@ -1,5 +1,6 @@
 """scripts/run_queue.sh against a stand-in `dvc` that plays back queue states: it fails on failed
-experiments (with their logs), and gives up instead of waiting forever when the workers die."""
+experiments (with their logs), and gives up instead of waiting forever when the workers die.
+And scripts/task4_sweep.sh against one that records what it queues."""
 
 import os
 import subprocess
@@ -68,3 +69,42 @@ def test_dead_workers_are_restarted_once_then_the_run_fails(tmp_path):
     assert "restarting the workers" in result.stderr
     assert "even after a restart" in result.stderr
     assert starts == 2
+
+
+def queued_rows(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """scripts/task4_sweep.sh against a `dvc` that records each `exp run --queue` it is given:
+    one {key: value} of its -S settings per queued row."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "dvc"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    result = subprocess.run(["bash", str(ROOT / "scripts/task4_sweep.sh")], capture_output=True,
+                            text=True, timeout=60,
+                            env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}",
+                                 **env})
+    rows = []
+    for line in calls.read_text().splitlines() if calls.exists() else []:
+        words = line.split()
+        rows.append(dict(words[i + 1].split("=", 1) for i, word in enumerate(words)
+                         if word == "-S"))
+    return result, rows
+
+
+def test_the_sweep_queues_the_one_custom_row_on_top_of_plain_cross_entropy(tmp_path):
+    result, rows = queued_rows(tmp_path, ROWS="custom", SEEDS="0",
+                               ROW="penalise=non_target ce_weight=8 target_margin=5,5.5")
+    assert result.returncode == 0, result.stderr
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["task4.seed"] == "0"
+    assert row["task4.loss.target_margin"] == "5,5.5"  # a grid: one experiment per value
+    assert row["task4.loss.ce_weight"] == "8" and row["task4.loss.penalise"] == "non_target"
+    # Every key the row leaves alone is plain cross-entropy's.
+    assert row["task4.loss.weights.l1"] == "0" and row["task4.loss.ce_scale"] == "1"
+
+
+def test_a_custom_sweep_without_its_row_queues_nothing(tmp_path):
+    result, rows = queued_rows(tmp_path, ROWS="custom")
+    assert result.returncode == 2 and "ROW" in result.stderr
+    assert rows == []
