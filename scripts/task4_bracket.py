@@ -1,8 +1,8 @@
 """Task 4's cheap frontier of one loss member: a bracket on one knob instead of a grid.
 
-    python scripts/task4_bracket.py default --dir /tmp/t4 --study task4_bracket_cap \\
-        --row "penalise=non_target ce_weight=2 weights.l1=1.6 weights.above_margin=1" \\
-        --knob target_margin --values 4,5,6,7
+    python scripts/task4_bracket.py default --dir /tmp/t4 --study task4_bracket_cap --shipped \\
+        --row "penalise=non_target ce_weight=8 weights.l1=6.4 weights.above_margin=1" \\
+        --knob target_margin --values 5,5.25,5.5,6
 
 Phase 1 runs seed 0 at every value of the knob. The values are then ranked by their seed-0
 validation logit-size ratio, and two are kept: the smallest-size value whose validation

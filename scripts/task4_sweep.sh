@@ -9,19 +9,22 @@
 #                                   times larger step for the CE); l1=0 is c·CE alone, the
 #                                   control for what the larger step does without a penalty
 #   ce_scale=40 centre=1            CE on 40·z plus centring: the temperature option
-#   ... above_margin=1 target_margin=m  the default's loss with the target logit capped at m
-#   ... margin_spread=w             the default's loss plus w·var(z_y - max other z)
-# ROWS picks the groups (default: all): "family" (the rows above the last two), "margin",
+#   ... above_margin=1 target_margin=m  2·CE + 1.6·mean |non-target z| (the loss shipped before
+#                                   the cap) with the target logit capped at m
+#   ... margin_spread=w             the same loss plus w·var(z_y - max other z)
+#   ce_weight=8 l1=6.4 ... above_margin=1 target_margin=m  the cap with an 8 times larger CE step;
+#                                   at m = 5.5 it is the shipped default (params.yaml)
+# ROWS picks the groups (default: all): "family" (the rows above the last three), "margin",
 # "spread", "default" (the shipped loss alone) and "custom": the one row ROW sets, e.g.
-# ROW="penalise=non_target ce_weight=4 weights.l1=3.2,6.4" (comma lists are grids too). The cheap sweep of one new member on one
-# profile is e.g. ROWS="default margin": 4 rows, 12 runs (docs/task4.md: a bracket on m needs fewer).
+# ROW="penalise=non_target ce_weight=4 weights.l1=3.2,6.4" (comma lists are grids too). The
+# cheap frontier of one member on one profile is a bracket on one knob: scripts/task4_bracket.py.
 # scripts/task4_frontier.py groups the runs by their params (not their names) and reads every
 # row on the validation split. An experiment queued again with the same params is restored from
 # DVC's run cache, so a sweep can be grown without re-training what it already has.
 set -euo pipefail
 
 SEEDS=${SEEDS:-0,1,2}
-ROWS=${ROWS:-family margin spread}
+ROWS=${ROWS:-family default margin spread}
 
 queue() {  # queue KEY=VALUE...: task4.loss settings of one row; every other key is plain CE's
   local -A loss=([ce_scale]=1 [ce_weight]=1 [penalise]=all [warmup_epochs]=0 [target_margin]=0
@@ -35,8 +38,9 @@ queue() {  # queue KEY=VALUE...: task4.loss settings of one row; every other key
 }
 
 wanted() { [[ " $ROWS " == *" $1 "* ]]; }
-# The shipped default, which the margin and spread rows extend.
-DEFAULT=(penalise=non_target ce_weight=2 weights.l1=1.6)
+# The loss shipped before the cap, which the margin and spread rows extend, and today's default.
+UNCAPPED=(penalise=non_target ce_weight=2 weights.l1=1.6)
+DEFAULT=(penalise=non_target ce_weight=8 weights.l1=6.4 weights.above_margin=1 target_margin=5.5)
 
 if wanted family; then
   queue penalise=non_target "weights.l1=${NON_TARGET:-0.1,0.2}"
@@ -44,14 +48,17 @@ if wanted family; then
   queue penalise=non_target ce_weight=2 "weights.l1=${STRONG2:-0,0.4,0.8,1.6,3.2,6.4}"
   queue penalise=non_target ce_weight=3 "weights.l1=${STRONG3:-1.2,2.4}"
   queue ce_scale=40 weights.centre=1
-elif wanted default; then
+fi
+if wanted default; then
   queue "${DEFAULT[@]}"
 fi
 if wanted margin; then
-  queue "${DEFAULT[@]}" weights.above_margin=1 "target_margin=${MARGINS:-4,5,6}"
+  queue "${UNCAPPED[@]}" weights.above_margin=1 "target_margin=${MARGINS:-4,5,6}"
+  queue penalise=non_target ce_weight=8 weights.l1=6.4 weights.above_margin=1 \
+    "target_margin=${MARGINS8:-5,5.25,5.5,6}"
 fi
 if wanted spread; then
-  queue "${DEFAULT[@]}" "weights.margin_spread=${SPREADS:-0.02,0.1}"
+  queue "${UNCAPPED[@]}" "weights.margin_spread=${SPREADS:-0.02,0.1}"
 fi
 if wanted custom; then
   [ -n "${ROW:-}" ] || { echo "error: ROWS has custom but ROW (its loss keys) is empty" >&2; exit 2; }

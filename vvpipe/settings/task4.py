@@ -17,10 +17,10 @@ class PenaltyWeights:
     """Weights of the logit-size penalties added to the cross-entropy; 0 switches one off."""
 
     l2: float = 0.0  # mean z² over the penalised logits (logit squeezing)
-    l1: float = 1.6  # mean |z| over the penalised logits
+    l1: float = 6.4  # mean |z| over the penalised logits
     zloss: float = 0.0  # mean (log Σ exp z)²
     centre: float = 0.0  # mean (mean over classes of z)²: CE cannot see a common offset
-    above_margin: float = 0.0  # mean max(0, z_y - target_margin): caps the target logit
+    above_margin: float = 1.0  # mean max(0, z_y - target_margin): caps the target logit
     margin_spread: float = 0.0  # variance over the batch of z_y - max_{j≠y} z_j
 
     def validate(self, where: str) -> None:
@@ -34,10 +34,10 @@ class LossSettings:
     """Task 4's training loss: ``ce_weight``·CE(``ce_scale``·z) plus weighted penalties on z."""
 
     ce_scale: float = 1.0
-    ce_weight: float = 2.0
+    ce_weight: float = 8.0
     penalise: str = "non_target"  # which logits the l1 and l2 penalties act on
     warmup_epochs: int = 0  # the penalty weights ramp up linearly over these epochs
-    target_margin: float = 0.0  # where weights.above_margin starts to push the target logit down
+    target_margin: float = 5.5  # where weights.above_margin starts to push the target logit down
     weights: PenaltyWeights = PenaltyWeights()
 
     def validate(self, where: str) -> None:
@@ -51,7 +51,8 @@ class LossSettings:
 
 
 # The reference model's loss: plain cross-entropy, every penalty off.
-PLAIN_CROSS_ENTROPY = LossSettings(ce_weight=1.0, penalise="all", weights=PenaltyWeights(l1=0.0))
+PLAIN_CROSS_ENTROPY = LossSettings(ce_weight=1.0, penalise="all", target_margin=0.0,
+                                   weights=PenaltyWeights(l1=0.0, above_margin=0.0))
 
 
 @dataclass(frozen=True)
