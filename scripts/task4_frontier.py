@@ -11,7 +11,8 @@ revisions) and a Markdown table on stdout.
 ``--study`` names the output (studies/NAME.json and studies/NAME/; default task4_frontier), so
 a sweep of new rows, or one on another stand-in profile (run in a copy of the repository built
 on that profile), does not overwrite an earlier one. ``--choose`` applies the rule to the losses
-run on every given study's profile, each judged by its worst profile (studies/task4_choice.json).
+run on every given study's profile, each judged by its worst profile (studies/task4_choice.json);
+studies of one profile (a bracket of a new member beside an earlier one) are read as one.
 
 Reads the experiments of HEAD and of the given commits (queued by scripts/task4_sweep.sh),
 grouped by their task4 params with the seed aside. Each experiment holds its chosen model and
@@ -174,12 +175,25 @@ def complete_rows(report: dict) -> list[dict]:
 def choose_across(studies: list[Path]) -> None:
     """The rule over several profiles' studies: each loss judged by its worst profile."""
     reports = {path.stem: json.loads(path.read_text()) for path in studies}
-    profiles = {name: [{"name": row["name"], **means(row)} for row in complete_rows(report)]
-                for name, report in reports.items()}
+    profiles: dict[str, dict[str, dict]] = {}
+    references: dict[str, tuple[str, dict]] = {}
+    for name, report in reports.items():
+        # Studies of one profile share its references (the same seeds, data and code give the
+        # same reference runs), so their rows are one frontier; other references are an error.
+        profile = report.get("profile") or name
+        first = references.setdefault(profile, (name, report["reference"]))
+        if first[1] != report["reference"]:
+            raise SystemExit(f"error: {name} and {first[0]} are both on profile {profile} but "
+                             "their references differ (other code or seeds): choose across "
+                             "studies of one run of each profile")
+        for row in complete_rows(report):
+            profiles.setdefault(profile, {}).setdefault(row["name"], {"name": row["name"],
+                                                                     **means(row)})
+    profiles = {profile: list(rows.values()) for profile, rows in profiles.items()}
     worst = worst_over_profiles(profiles)
     chosen = frontier_choice(worst, **RULE)
     report = {"studies": {name: str(path) for name, path in zip(reports, studies)},
-              "profiles": {name: report.get("profile") for name, report in reports.items()},
+              "profiles": {name: report.get("profile") or name for name, report in reports.items()},
               "rule": {**RULE, "text": "of the losses run with every seed on every profile, the "
                        "one with the smallest worst-profile mean validation logit-size ratio "
                        "whose worst-profile mean validation cross-entropy change is at most +5 % "

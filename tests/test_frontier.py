@@ -1,4 +1,9 @@
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -155,3 +160,42 @@ def test_the_bracket_keeps_the_last_value_within_the_limit_and_the_first_past_it
     # Every value within the limit: the smallest logits alone; every value past it: the nearest.
     assert bracket_on_limit(points, max_cross_entropy_change=1.0) == ([4.0], [5.0, 6.0, 7.0, 8.0])
     assert bracket_on_limit(points, max_cross_entropy_change=-0.5) == ([8.0], [4.0, 5.0, 6.0, 7.0])
+
+
+def test_the_choice_reads_studies_of_one_profile_as_one_frontier(tmp_path):
+    def summary(value):
+        return {"mean": value, "sd": 0.0, "n": 3}
+
+    def row(name, change, ratio):
+        return {"name": name, "seeds": 3, "cross_entropy_change": summary(change),
+                "accuracy_change": summary(0.0), "logit_size_ratio": summary(ratio)}
+
+    def study(name, profile, rows, reference_ce=0.17):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"profile": profile, "rows": rows, "reference": {
+            "seeds": 3, "val_cross_entropy": summary(reference_ce)}}))
+        return str(path)
+
+    # A new member's bracket on each profile beside the earlier study of that profile: the
+    # earlier default is in the first pair, the new member in the second, and the rule sees both.
+    studies = [study("old", "default", [row("shipped", 0.02, 0.33)]),
+               study("old-noisy", "noisy", [row("shipped", 0.03, 0.34)]),
+               study("new", "default", [row("member", 0.01, 0.31)]),
+               study("new-noisy", "noisy", [row("member", 0.04, 0.32)])]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "task4_frontier.py"
+    env = {**os.environ, "PYTHONPATH": str(script.parents[1])}
+    done = subprocess.run([sys.executable, str(script), "--choose", *studies], cwd=tmp_path,
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    choice = json.loads((tmp_path / "studies" / "task4_choice.json").read_text())
+    assert sorted(choice["per_profile"]) == ["default", "noisy"]
+    assert [r["name"] for r in choice["worst"]] == ["member", "shipped"]
+    assert choice["chosen"]["name"] == "member"
+    assert choice["chosen"]["logit_size_ratio"] == 0.32
+
+    # Another reference on one profile is another run of it: its rows cannot be merged.
+    other = study("other", "default", [row("member", 0.0, 0.30)], reference_ce=0.2)
+    refused = subprocess.run([sys.executable, str(script), "--choose", *studies, other],
+                             cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "other and old are both on profile default" in refused.stderr
