@@ -175,7 +175,7 @@ def complete_rows(report: dict) -> list[dict]:
 def choose_across(studies: list[Path]) -> None:
     """The rule over several profiles' studies: each loss judged by its worst profile."""
     reports = {path.stem: json.loads(path.read_text()) for path in studies}
-    profiles: dict[str, dict[str, dict]] = {}
+    rows_by_profile: dict[str, dict[str, dict]] = {}
     references: dict[str, tuple[str, dict]] = {}
     for name, report in reports.items():
         # Studies of one profile share its references (the same seeds, data and code give the
@@ -187,9 +187,9 @@ def choose_across(studies: list[Path]) -> None:
                              "their references differ (other code or seeds): choose across "
                              "studies of one run of each profile")
         for row in complete_rows(report):
-            profiles.setdefault(profile, {}).setdefault(row["name"], {"name": row["name"],
-                                                                     **means(row)})
-    profiles = {profile: list(rows.values()) for profile, rows in profiles.items()}
+            rows_by_profile.setdefault(profile, {}).setdefault(
+                row["name"], {"name": row["name"], **means(row)})
+    profiles = {profile: list(rows.values()) for profile, rows in rows_by_profile.items()}
     worst = worst_over_profiles(profiles)
     chosen = frontier_choice(worst, **RULE)
     report = {"studies": {name: str(path) for name, path in zip(reports, studies)},
