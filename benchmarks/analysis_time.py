@@ -13,7 +13,7 @@ from vvpipe import analysis, stage
 from vvpipe.config import load
 from vvpipe.settings.data import AnalysisSettings
 from vvpipe.settings.data import ENGINEER_SETTINGS
-from vvpipe.settings.train import FixedTaskSettings
+from vvpipe.settings.train import FIXED_TASK_SETTINGS
 from vvpipe.data import load_image_sets
 from vvpipe.layout import TASKS
 from vvpipe.engineering import Schedule, engineer
@@ -42,7 +42,7 @@ def main() -> None:
         timed("image checks (no model)", times, analysis.check_images, images, settings.outlier_mad)
         result = timed("whole analysis", times, analysis.analyse, images, labels, train.files,
                        test.images[:, 0].numpy(), inventory, task, settings, device, False)
-        fixed = load(FixedTaskSettings, task)
+        fixed = load(FIXED_TASK_SETTINGS[task], task)
         timed("engineering", times, engineer, train, result.findings, result.summary,
               load(ENGINEER_SETTINGS[task], f"engineer.{task}"), Schedule(fixed.epochs, fixed.batch_size),
               test.images[:, 0].numpy(), result.cross_validation)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vvpipe.config import load
-from vvpipe.settings.train import FixedTaskSettings
+from vvpipe.settings.train import FIXED_TASK_SETTINGS
 from vvpipe.data import ImageSet
 from vvpipe.evaluation import classification_metrics, predict
 from vvpipe.recipe import held_out_batches, original_run
@@ -41,7 +41,7 @@ def shift_augmented(samples: list[Sample], config: StandInConfig) -> list[Sample
 
 def train_and_test(task: str, train: ImageSet, test: ImageSet, shuffle_train: bool,
                    epochs: int | None) -> dict:
-    settings = replace(load(FixedTaskSettings, task), shuffle_train=shuffle_train)
+    settings = replace(load(FIXED_TASK_SETTINGS[task], task), shuffle_train=shuffle_train)
     device = select_device(settings.device)
 
     start = time.perf_counter()

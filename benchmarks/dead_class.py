@@ -25,7 +25,7 @@ from vvpipe import config, numerics  # noqa: E402
 from vvpipe.class_health import ClassHealth  # noqa: E402
 from vvpipe.data import balanced_sample, batches, load_image_sets  # noqa: E402
 from vvpipe.recipe import fit_fixed  # noqa: E402
-from vvpipe.settings.train import FixedTaskSettings  # noqa: E402
+from vvpipe.settings.train import FIXED_TASK_SETTINGS  # noqa: E402
 from vvpipe.runtime import select_device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     numerics.pin()
-    settings = config.load(FixedTaskSettings, args.task, args.repo / "params.yaml")
+    settings = config.load(FIXED_TASK_SETTINGS[args.task], args.task, args.repo / "params.yaml")
     if args.rescue_max_weight is not None:
         settings = replace(settings, rescue_max_weight=args.rescue_max_weight)
         settings.validate(args.task)

@@ -14,14 +14,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vvpipe import custody, runtime, stage  # noqa: E402
-from vvpipe.settings.train import FixedTaskSettings  # noqa: E402
+from vvpipe.settings.train import FIXED_TASK_SETTINGS  # noqa: E402
 from vvpipe.evaluation import classification_metrics, per_class_recall, predict  # noqa: E402
 from vvpipe.recipe import held_out_batches, original_run  # noqa: E402
 
 
 def main() -> None:
     task = stage.task_argument(("task1", "task3"))
-    settings, device, sets = runtime.setup(FixedTaskSettings, task, Path("prepared") / f"{task}.pt")
+    settings, device, sets = runtime.setup(FIXED_TASK_SETTINGS[task], task, Path("prepared") / f"{task}.pt")
     test = custody.labelled_test_set(task)
     model = original_run(task, settings, sets["train"], test, device)
     predictions = predict(model, held_out_batches(test, settings, device))

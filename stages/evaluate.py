@@ -8,12 +8,12 @@ from vvpipe import custody, models, numerics, runtime, stage
 from vvpipe.evaluation import headline, predict, scored, write_confusion
 from vvpipe.models import TASK_MODELS
 from vvpipe.recipe import held_out_batches, scoring_batches
-from vvpipe.settings.train import FixedTaskSettings
+from vvpipe.settings.train import FIXED_TASK_SETTINGS
 
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings, device, sets = runtime.setup(FixedTaskSettings, task, Path("engineered") / f"{task}.pt")
+    settings, device, sets = runtime.setup(FIXED_TASK_SETTINGS[task], task, Path("engineered") / f"{task}.pt")
     test = custody.labelled_test_set(task)
     model = models.load_model(TASK_MODELS[task], Path("models") / f"{task}.pt", device)
 

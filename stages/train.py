@@ -6,7 +6,7 @@ keeps the attempt that validates best (vvpipe.recipe)."""
 from pathlib import Path
 
 from vvpipe import models, runtime, stage
-from vvpipe.settings.train import FixedTaskSettings
+from vvpipe.settings.train import FIXED_TASK_SETTINGS
 from vvpipe.live import DVCLiveLogger
 from vvpipe.models import TASK_MODELS
 from vvpipe.recipe import fit_fixed
@@ -14,7 +14,7 @@ from vvpipe.recipe import fit_fixed
 
 def main() -> None:
     task = stage.task_argument(tuple(TASK_MODELS))
-    settings, device, sets = runtime.setup(FixedTaskSettings, task, Path("engineered") / f"{task}.pt")
+    settings, device, sets = runtime.setup(FIXED_TASK_SETTINGS[task], task, Path("engineered") / f"{task}.pt")
     train, val = sets["train"], sets["val"]
     print(f"{task}: {TASK_MODELS[task].__name__} on {device}, {len(train)} training images, "
           f"{len(val)} validation images, {settings.epochs} epochs")

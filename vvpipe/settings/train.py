@@ -63,3 +63,15 @@ class FixedTaskSettings(TrainSettings):
                 f"must be in [0, 1], got {self.min_class_recall}")
         require(self.rescue_max_weight >= 1, f"{where}.rescue_max_weight",
                 f"must be at least 1 (1 turns the rescue off), got {self.rescue_max_weight}")
+
+
+@dataclass(frozen=True)
+class Task3Settings(FixedTaskSettings):
+    """Task 3's: its ceiling leaves room for the 32,000 steps its size rule asks for
+    (``engineer.task3.min_steps``)."""
+
+    max_steps: int = 32000
+
+
+# Which settings class reads params.yaml:<task> for the tasks the recipe trains.
+FIXED_TASK_SETTINGS = {"task1": FixedTaskSettings, "task3": Task3Settings}
